@@ -1,0 +1,652 @@
+/* cli.c — the `wattle` command line (SPEC §1). One table of commands; shared option parsing;
+ * each admin command opens the store, runs its change in one write transaction and prints
+ * JSON on stdout. Exit status: 0 ok, 1 for anything fixable in the invocation, 2 for store or
+ * I/O errors. `serve` wires the store, the workers and the HTTP server together. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "cli.h"
+#include "clients.h"
+#include "crypto.h"
+#include "gc.h"
+#include "http.h"
+#include "log.h"
+#include "metadata.h"
+#include "secrets.h"
+#include "token.h"
+#include "users.h"
+#include "workers.h"
+
+#define MAX_MULTI 32
+
+typedef struct {
+    const char *config, *data_dir, *listen, *issuer;
+    const char *name, *scope, *token_auth, *display_name, *email;
+    const char *redirect_uris[MAX_MULTI];
+    size_t nredirect;
+    const char *grant_types[MAX_MULTI];
+    size_t ngrant;
+    bool is_public, password_stdin, help;
+    const char *args[4];
+    size_t nargs;
+} opts;
+
+struct command;
+typedef int (*cmd_fn)(app *a, const opts *o, const struct command *cmd);
+
+/* flags a command accepts, beyond -c/--data-dir/--help */
+enum { F_SERVE = 1, F_CLIENT = 2, F_USER = 4, F_PASSWORD = 8, F_FILTER = 16 };
+
+struct command {
+    const char *group, *name;
+    cmd_fn fn;
+    unsigned flags;
+    size_t nargs; /* positional arguments required */
+    const char *usage, *summary;
+};
+
+static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("wattle: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+static void wipe(char *s)
+{
+    OPENSSL_cleanse(s, strlen(s));
+}
+
+static int print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (!s)
+        return fail(2, "out of memory");
+    puts(s);
+    free(s);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- store plumbing */
+
+static int open_store(app *a, bool readonly)
+{
+    char err[512];
+    wt_status st = store_open(&a->st, a->cfg.data_dir, readonly, err, sizeof err);
+    if (st != WT_OK)
+        return fail(2, "%s", err);
+    return 0;
+}
+
+static int store_fail(wt_status st, const char *what)
+{
+    return fail(2, "%s: store error (%s); see the messages above", what, wt_status_str(st));
+}
+
+/* ---------------------------------------------------------------- clients */
+
+struct client_add_ctx {
+    json_t *doc;
+};
+
+static wt_status run_client_add(store_txn *t, void *arg)
+{
+    return client_store(t, ((struct client_add_ctx *)arg)->doc, true);
+}
+
+static int cmd_client_add(app *a, const opts *o, const struct command *cmd)
+{
+    char err[512], why[256], secret[TOKEN_STR_LEN + 1];
+    const char *field = NULL;
+    if (!o->name)
+        return fail(1, "client add: --name is required (try: wattle client add --name \"My "
+                       "app\" --redirect-uri https://app.example/callback)");
+    if (metadata_load_scopes(a, err, sizeof err) != WT_OK)
+        return fail(1, "%s", err);
+    client_spec sp = {.name = o->name,
+                      .redirect_uris = o->redirect_uris,
+                      .nredirect = o->nredirect,
+                      .grant_types = o->ngrant ? o->grant_types : NULL,
+                      .ngrant = o->ngrant,
+                      .token_auth = o->token_auth,
+                      .is_public = o->is_public,
+                      .scope = o->scope,
+                      .source = CLIENT_CLI};
+    struct client_add_ctx ctx = {0};
+    if (client_build(&sp, &a->scopes, (int64_t)(now_us() / 1000000), &ctx.doc, secret, why,
+                     sizeof why, &field) != WT_OK)
+        return fail(1, "client add: %s", why);
+    int rc = open_store(a, false);
+    if (rc == 0) {
+        wt_status st = store_write_sync(a->st, run_client_add, &ctx);
+        if (st != WT_OK)
+            rc = store_fail(st, "client add");
+    }
+    if (rc == 0) {
+        json_t *out = client_public_view(ctx.doc);
+        if (secret[0]) {
+            json_object_set_new(out, "client_secret", json_string(secret));
+            json_object_set_new(out, "client_secret_expires_at", json_integer(0));
+        }
+        rc = print_json(out);
+    }
+    wipe(secret);
+    json_decref(ctx.doc);
+    return rc;
+}
+
+static int with_reader(app *a, store_txn **t, store_reader **r)
+{
+    int rc = open_store(a, true);
+    if (rc)
+        return rc;
+    *r = store_reader_new(a->st);
+    if (!*r || store_reader_begin(*r, t) != WT_OK)
+        return fail(2, "cannot read the store in %s", a->cfg.data_dir);
+    return 0;
+}
+
+static int collect_json(void *arg, store_val k, store_val v)
+{
+    json_t *doc = json_loadb(v.data, v.len, 0, NULL);
+    if (doc)
+        json_array_append_new(arg, doc);
+    return 0;
+}
+
+static int cmd_client_list(app *a, const opts *o, const struct command *cmd)
+{
+    store_txn *t;
+    store_reader *r = NULL;
+    int rc = with_reader(a, &t, &r);
+    if (rc)
+        return rc;
+    json_t *all = json_array(), *out = json_array(), *v;
+    size_t i;
+    wt_status st = store_iter(t, STORE_DB_CLIENTS, NULL, 0, collect_json, all);
+    store_reader_end(r);
+    store_reader_free(r);
+    json_array_foreach(all, i, v) json_array_append_new(out, client_public_view(v));
+    json_decref(all);
+    if (st != WT_OK) {
+        json_decref(out);
+        return store_fail(st, "client list");
+    }
+    return print_json(out);
+}
+
+static int cmd_client_show(app *a, const opts *o, const struct command *cmd)
+{
+    store_txn *t;
+    store_reader *r = NULL;
+    client_t c;
+    int rc = with_reader(a, &t, &r);
+    if (rc)
+        return rc;
+    wt_status st = client_load(t, o->args[0], &c);
+    store_reader_end(r);
+    store_reader_free(r);
+    if (st == WT_NOTFOUND)
+        return fail(1, "client show: no client with id %s (see: wattle client list)",
+                    o->args[0]);
+    if (st != WT_OK)
+        return store_fail(st, "client show");
+    rc = print_json(client_public_view(c.doc));
+    client_free(&c);
+    return rc;
+}
+
+struct id_ctx {
+    const char *id;
+    char *secret;
+};
+
+static wt_status run_client_remove(store_txn *t, void *arg)
+{
+    return client_remove(t, ((struct id_ctx *)arg)->id);
+}
+
+static wt_status run_rotate(store_txn *t, void *arg)
+{
+    struct id_ctx *c = arg;
+    return client_rotate_secret(t, c->id, c->secret);
+}
+
+static int cmd_client_remove(app *a, const opts *o, const struct command *cmd)
+{
+    struct id_ctx ctx = {.id = o->args[0]};
+    int rc = open_store(a, false);
+    if (rc)
+        return rc;
+    wt_status st = store_write_sync(a->st, run_client_remove, &ctx);
+    if (st == WT_NOTFOUND)
+        return fail(1, "client remove: no client with id %s (see: wattle client list)",
+                    ctx.id);
+    if (st != WT_OK)
+        return store_fail(st, "client remove");
+    return print_json(json_pack("{s:s, s:b}", "client_id", ctx.id, "removed", 1));
+}
+
+static int cmd_client_rotate(app *a, const opts *o, const struct command *cmd)
+{
+    char secret[TOKEN_STR_LEN + 1] = "";
+    struct id_ctx ctx = {.id = o->args[0], .secret = secret};
+    int rc = open_store(a, false);
+    if (rc)
+        return rc;
+    wt_status st = store_write_sync(a->st, run_rotate, &ctx);
+    if (st == WT_NOTFOUND)
+        return fail(1, "client rotate-secret: no client with id %s", ctx.id);
+    if (st == WT_INVALID)
+        return fail(1, "client rotate-secret: %s has no client secret (public or "
+                       "private_key_jwt client)",
+                    ctx.id);
+    if (st != WT_OK)
+        return store_fail(st, "client rotate-secret");
+    rc = print_json(json_pack("{s:s, s:s, s:i}", "client_id", ctx.id, "client_secret", secret,
+                              "client_secret_expires_at", 0));
+    wipe(secret);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- users */
+
+/* Reads one line (its newline not included) from stdin into buf. */
+static int read_password(char *buf, size_t n, const char *what)
+{
+    if (!fgets(buf, (int)n, stdin))
+        return fail(1, "%s: no password on standard input (pipe it in: printf '%%s\\n' "
+                       "\"$PASSWORD\" | wattle …)",
+                    what);
+    size_t len = strcspn(buf, "\n");
+    if (buf[len] != '\n' && !feof(stdin))
+        return fail(1, "%s: password longer than %zu bytes", what, n - 2);
+    buf[len] = '\0';
+    if (len && buf[len - 1] == '\r')
+        buf[--len] = '\0';
+    if (len < 8)
+        return fail(1, "%s: the password must be at least 8 characters", what);
+    return 0;
+}
+
+struct user_ctx {
+    json_t *doc;
+    const char *name;
+    const char *hash;
+};
+
+static wt_status run_user_add(store_txn *t, void *arg)
+{
+    return user_create(t, ((struct user_ctx *)arg)->doc);
+}
+
+static int cmd_user_add(app *a, const opts *o, const struct command *cmd)
+{
+    char pw[1026], hash[PASSWORD_HASH_MAX];
+    const char *name = o->args[0];
+    if (!username_valid(name))
+        return fail(1, "user add: username must be 1 to %d characters of letters, digits and "
+                       "._@+-",
+                    USERNAME_MAX);
+    if (!o->password_stdin)
+        return fail(1, "user add: --password-stdin is required (passwords never go on the "
+                       "command line)");
+    int rc = read_password(pw, sizeof pw, "user add");
+    if (rc)
+        return rc;
+    wt_status st = password_hash(pw, strlen(pw), hash);
+    wipe(pw);
+    if (st != WT_OK)
+        return fail(2, "user add: cannot hash the password");
+    struct user_ctx ctx = {0};
+    if (user_build(name, o->display_name, o->email, hash, (int64_t)(now_us() / 1000000),
+                   &ctx.doc) != WT_OK)
+        return fail(2, "user add: out of memory");
+    if ((rc = open_store(a, false)) == 0) {
+        st = store_write_sync(a->st, run_user_add, &ctx);
+        if (st == WT_EXISTS)
+            rc = fail(1, "user add: a user named %s already exists", name);
+        else if (st != WT_OK)
+            rc = store_fail(st, "user add");
+        else
+            rc = print_json(user_public_view(ctx.doc));
+    }
+    json_decref(ctx.doc);
+    return rc;
+}
+
+static int cmd_user_list(app *a, const opts *o, const struct command *cmd)
+{
+    store_txn *t;
+    store_reader *r = NULL;
+    int rc = with_reader(a, &t, &r);
+    if (rc)
+        return rc;
+    json_t *all = json_array(), *out = json_array(), *v;
+    size_t i;
+    wt_status st = store_iter(t, STORE_DB_USERS, NULL, 0, collect_json, all);
+    store_reader_end(r);
+    store_reader_free(r);
+    json_array_foreach(all, i, v) json_array_append_new(out, user_public_view(v));
+    json_decref(all);
+    if (st != WT_OK) {
+        json_decref(out);
+        return store_fail(st, "user list");
+    }
+    return print_json(out);
+}
+
+static wt_status run_user_remove(store_txn *t, void *arg)
+{
+    return user_remove(t, ((struct user_ctx *)arg)->name);
+}
+
+static int cmd_user_remove(app *a, const opts *o, const struct command *cmd)
+{
+    struct user_ctx ctx = {.name = o->args[0]};
+    int rc = open_store(a, false);
+    if (rc)
+        return rc;
+    wt_status st = store_write_sync(a->st, run_user_remove, &ctx);
+    if (st == WT_NOTFOUND)
+        return fail(1, "user remove: no user named %s (see: wattle user list)", ctx.name);
+    if (st != WT_OK)
+        return store_fail(st, "user remove");
+    return print_json(json_pack("{s:s, s:b}", "username", ctx.name, "removed", 1));
+}
+
+static wt_status run_passwd(store_txn *t, void *arg)
+{
+    struct user_ctx *c = arg;
+    return user_set_password(t, c->name, c->hash, (int64_t)(now_us() / 1000000));
+}
+
+static int cmd_user_passwd(app *a, const opts *o, const struct command *cmd)
+{
+    char pw[1026], hash[PASSWORD_HASH_MAX];
+    if (!o->password_stdin)
+        return fail(1, "user passwd: --password-stdin is required");
+    int rc = read_password(pw, sizeof pw, "user passwd");
+    if (rc)
+        return rc;
+    wt_status st = password_hash(pw, strlen(pw), hash);
+    wipe(pw);
+    if (st != WT_OK)
+        return fail(2, "user passwd: cannot hash the password");
+    struct user_ctx ctx = {.name = o->args[0], .hash = hash};
+    if ((rc = open_store(a, false)) != 0)
+        return rc;
+    st = store_write_sync(a->st, run_passwd, &ctx);
+    if (st == WT_NOTFOUND)
+        return fail(1, "user passwd: no user named %s", ctx.name);
+    if (st != WT_OK)
+        return store_fail(st, "user passwd");
+    return print_json(json_pack("{s:s, s:b}", "username", ctx.name, "password_changed", 1));
+}
+
+/* ---------------------------------------------------------------- gc */
+
+struct gc_ctx {
+    gc_counts c;
+};
+
+static wt_status run_gc(store_txn *t, void *arg)
+{
+    return gc_batch(t, (int64_t)(now_us() / 1000000), 10000, &((struct gc_ctx *)arg)->c);
+}
+
+static int cmd_gc(app *a, const opts *o, const struct command *cmd)
+{
+    struct gc_ctx ctx = {0};
+    int rc = open_store(a, false);
+    if (rc)
+        return rc;
+    do {
+        wt_status st = store_write_sync(a->st, run_gc, &ctx);
+        if (st != WT_OK)
+            return store_fail(st, "gc");
+    } while (ctx.c.more);
+    return print_json(json_pack("{s:{s:I, s:I, s:I, s:I}}", "purged", "codes",
+                                (json_int_t)ctx.c.codes, "access_tokens",
+                                (json_int_t)ctx.c.access, "refresh_tokens",
+                                (json_int_t)ctx.c.refresh, "sessions",
+                                (json_int_t)ctx.c.sessions));
+}
+
+/* ---------------------------------------------------------------- serve */
+
+static int cmd_serve(app *a, const opts *o, const struct command *cmd)
+{
+    int rc = open_store(a, false);
+    if (rc)
+        return rc;
+    if (secret_ensure(a->st, "cookie_key", a->cookie_key, sizeof a->cookie_key) != WT_OK)
+        return fail(2, "cannot read or create the server secrets in %s", a->cfg.data_dir);
+    a->hashers = workers_new(a->cfg.threads > 1 ? a->cfg.threads : 2);
+    if (!a->hashers || store_writer_start(a->st) != WT_OK)
+        return fail(2, "cannot start worker threads");
+    rc = http_serve(a);
+    workers_free(a->hashers);
+    a->hashers = NULL;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- the table */
+
+static const struct command commands[] = {
+    {"serve", NULL, cmd_serve, F_SERVE, 0, "serve [--listen HOST:PORT] [--issuer URL]",
+     "run the authorization server"},
+    {"client", "add", cmd_client_add, F_CLIENT, 0,
+     "client add --name N [--redirect-uri URI]... [--public] [--scope \"a b\"] "
+     "[--grant-type T]... [--token-auth METHOD]",
+     "register a client; prints its id and (confidential clients) its secret, once"},
+    {"client", "list", cmd_client_list, 0, 0, "client list", "list clients"},
+    {"client", "show", cmd_client_show, 0, 1, "client show ID", "show one client"},
+    {"client", "remove", cmd_client_remove, 0, 1, "client remove ID",
+     "remove a client and end its grants and tokens"},
+    {"client", "rotate-secret", cmd_client_rotate, 0, 1, "client rotate-secret ID",
+     "issue a new client secret; the old one stops working"},
+    {"user", "add", cmd_user_add, F_USER | F_PASSWORD, 1,
+     "user add NAME [--display-name N] [--email E] --password-stdin",
+     "create a login user (password read from standard input)"},
+    {"user", "list", cmd_user_list, 0, 0, "user list", "list users"},
+    {"user", "remove", cmd_user_remove, 0, 1, "user remove NAME",
+     "remove a user and end its sessions, grants and tokens"},
+    {"user", "passwd", cmd_user_passwd, F_PASSWORD, 1, "user passwd NAME --password-stdin",
+     "change a password; ends the user's sessions, grants and tokens"},
+    {"gc", NULL, cmd_gc, 0, 0, "gc", "purge expired codes, tokens and sessions"},
+};
+#define NCOMMANDS (sizeof commands / sizeof *commands)
+
+static void usage(FILE *f)
+{
+    fputs("usage: wattle COMMAND [options]\n\n"
+          "Wattle is an OAuth 2.1 authorization server.\n\ncommands:\n",
+          f);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-24s %s\n",
+                commands[i].name ? commands[i].usage : commands[i].group, commands[i].summary);
+    fputs("\noptions of every command:\n"
+          "  -c FILE          JSON config file (default: $WATTLE_CONFIG, else built-in defaults)\n"
+          "  --data-dir DIR   the LMDB data directory (default ./wattle-data)\n"
+          "  -h, --help       help for a command\n\n"
+          "Start with: wattle serve   (then: wattle client add --help)\n",
+          f);
+}
+
+static void command_help(const struct command *c)
+{
+    printf("usage: wattle %s\n\n%s.\n\noptions:\n", c->usage, c->summary);
+    if (c->flags & F_SERVE)
+        puts("  --listen HOST:PORT  listen address (127.0.0.1:0 picks a free port)\n"
+             "  --issuer URL        the issuer (an origin: scheme, host, port)");
+    if (c->flags & F_CLIENT)
+        puts("  --name N             display name shown on the consent page (required)\n"
+             "  --redirect-uri URI   a redirect URI (repeat for several); required for\n"
+             "                       authorization_code\n"
+             "  --public             a public client (no secret; PKCE only)\n"
+             "  --scope \"a b\"        scopes the client may request (default: all)\n"
+             "  --grant-type T       authorization_code, refresh_token, client_credentials\n"
+             "                       (repeat; default: authorization_code refresh_token)\n"
+             "  --token-auth METHOD  client_secret_basic (default), client_secret_post,\n"
+             "                       private_key_jwt, none");
+    if (c->flags & F_USER)
+        puts("  --display-name N    the user's display name\n"
+             "  --email E           the user's email address");
+    if (c->flags & F_PASSWORD)
+        puts("  --password-stdin    read the password (one line) from standard input");
+    puts("  -c FILE             JSON config file (default: $WATTLE_CONFIG)\n"
+         "  --data-dir DIR      the LMDB data directory\n"
+         "  -h, --help          this help");
+}
+
+/* Parses the options after the command words. Returns 0 or an exit status. */
+static int parse_opts(int argc, char **argv, int i, const struct command *c, opts *o)
+{
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+#define VALUE(field, flag)                                                                     \
+    if (strcmp(a, flag) == 0) {                                                                \
+        if (!next)                                                                             \
+            return fail(1, "%s needs a value", flag);                                          \
+        o->field = next;                                                                       \
+        i++;                                                                                   \
+        continue;                                                                              \
+    }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            o->help = true;
+            continue;
+        }
+        VALUE(config, "-c")
+        VALUE(data_dir, "--data-dir")
+        if (c->flags & F_SERVE) {
+            VALUE(listen, "--listen")
+            VALUE(issuer, "--issuer")
+        }
+        if (c->flags & F_CLIENT) {
+            VALUE(name, "--name")
+            VALUE(scope, "--scope")
+            VALUE(token_auth, "--token-auth")
+            if (strcmp(a, "--public") == 0) {
+                o->is_public = true;
+                continue;
+            }
+            if (strcmp(a, "--redirect-uri") == 0 || strcmp(a, "--grant-type") == 0) {
+                bool r = a[2] == 'r';
+                if (!next)
+                    return fail(1, "%s needs a value", a);
+                if ((r ? o->nredirect : o->ngrant) >= MAX_MULTI)
+                    return fail(1, "%s: at most %d", a, MAX_MULTI);
+                if (r)
+                    o->redirect_uris[o->nredirect++] = next;
+                else
+                    o->grant_types[o->ngrant++] = next;
+                i++;
+                continue;
+            }
+        }
+        if (c->flags & F_USER) {
+            VALUE(display_name, "--display-name")
+            VALUE(email, "--email")
+        }
+        if ((c->flags & F_PASSWORD) && strcmp(a, "--password-stdin") == 0) {
+            o->password_stdin = true;
+            continue;
+        }
+#undef VALUE
+        if (a[0] == '-' && a[1])
+            return fail(1, "%s: unknown option %s (see: wattle %s%s%s --help)",
+                        c->name ? c->name : c->group, a, c->group, c->name ? " " : "",
+                        c->name ? c->name : "");
+        if (o->nargs >= c->nargs)
+            return fail(1, "unexpected argument '%s' (usage: wattle %s)", a, c->usage);
+        o->args[o->nargs++] = a;
+    }
+    if (!o->help && o->nargs < c->nargs)
+        return fail(1, "missing argument (usage: wattle %s)", c->usage);
+    return 0;
+}
+
+static int load_config(app *a, const opts *o)
+{
+    char err[512];
+    const char *file = o->config ? o->config : getenv("WATTLE_CONFIG");
+    if (file && !file[0])
+        file = NULL;
+    if (config_defaults(&a->cfg) != WT_OK)
+        return fail(2, "out of memory");
+    if (file && config_load_file(&a->cfg, file, err, sizeof err) != WT_OK)
+        return fail(1, "%s", err);
+    if (config_apply_flags(&a->cfg, o->data_dir, o->listen, o->issuer, err, sizeof err) !=
+            WT_OK ||
+        config_check(&a->cfg, err, sizeof err) != WT_OK)
+        return fail(1, "%s", err);
+    log_set_level((enum log_level)a->cfg.log_level);
+    return 0;
+}
+
+int cli_main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    const struct command *c = NULL;
+    bool group_known = false;
+    for (size_t i = 0; i < NCOMMANDS && !c; i++) {
+        if (strcmp(argv[1], commands[i].group) != 0)
+            continue;
+        group_known = true;
+        if (!commands[i].name ||
+            (argc > 2 && strcmp(argv[2], commands[i].name) == 0))
+            c = &commands[i];
+    }
+    if (!c && group_known) {
+        bool help = argc > 2 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0);
+        FILE *f = help ? stdout : stderr;
+        if (!help)
+            fprintf(stderr, "wattle: %s needs a subcommand%s%s\n", argv[1],
+                    argc > 2 ? ", not " : "", argc > 2 ? argv[2] : "");
+        fprintf(f, "usage:\n");
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            if (strcmp(argv[1], commands[i].group) == 0)
+                fprintf(f, "  wattle %s\n", commands[i].usage);
+        return help ? 0 : 1;
+    }
+    if (!c) {
+        fprintf(stderr, "wattle: unknown command '%s'\n\n", argv[1]);
+        usage(stderr);
+        return 1;
+    }
+    opts o = {0};
+    int rc = parse_opts(argc, argv, c->name ? 3 : 2, c, &o);
+    if (rc)
+        return rc;
+    if (o.help) {
+        command_help(c);
+        return 0;
+    }
+    app a = {0};
+    rc = load_config(&a, &o);
+    if (rc == 0)
+        rc = c->fn(&a, &o, c);
+    store_close(a.st);
+    metadata_free(&a);
+    config_free(&a.cfg);
+    return rc;
+}

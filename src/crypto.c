@@ -1,0 +1,207 @@
+/* crypto.c — CSPRNG, digests, constant-time compare, base64url, AES-GCM and scrypt password
+ * hashing, all through OpenSSL 3. Nothing here logs secrets or keeps state. */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/core_names.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+
+wt_status crypto_random(void *buf, size_t n)
+{
+    return RAND_bytes(buf, (int)n) == 1 ? WT_OK : WT_ECRYPTO;
+}
+
+void crypto_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    SHA256(data, len, out);
+}
+
+void crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t len,
+                        uint8_t out[32])
+{
+    unsigned int olen = 32;
+    HMAC(EVP_sha256(), key, (int)klen, data, len, out, &olen);
+}
+
+bool crypto_equal(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void b64url_encode(const void *in, size_t n, char *out)
+{
+    const uint8_t *p = in;
+    size_t o = 0, i = 0;
+    for (; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        out[o++] = b64chars[v >> 18 & 63];
+        out[o++] = b64chars[v >> 12 & 63];
+        out[o++] = b64chars[v >> 6 & 63];
+        out[o++] = b64chars[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        out[o++] = b64chars[v >> 18 & 63];
+        out[o++] = b64chars[v >> 12 & 63];
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+        out[o++] = b64chars[v >> 18 & 63];
+        out[o++] = b64chars[v >> 12 & 63];
+        out[o++] = b64chars[v >> 6 & 63];
+    }
+    out[o] = '\0';
+}
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+bool b64url_charset(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (b64val((unsigned char)s[i]) < 0)
+            return false;
+    return true;
+}
+
+long b64url_decode(const char *in, size_t len, uint8_t *out, size_t outcap)
+{
+    if (len % 4 == 1)
+        return -1;
+    size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
+    if (need > outcap)
+        return -1;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64val((unsigned char)in[i]);
+        if (v < 0)
+            return -1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    /* Non-canonical trailing bits would let two strings decode the same: refuse them. */
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+        return -1;
+    return (long)o;
+}
+
+long crypto_seal(const uint8_t key[32], const void *in, size_t len, uint8_t *out, size_t outcap)
+{
+    if (outcap < len + 28 || len > 1 << 20)
+        return -1;
+    long ret = -1;
+    int n = 0, f = 0;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (!c || crypto_random(out, 12) != WT_OK)
+        goto out;
+    if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, out) != 1 ||
+        EVP_EncryptUpdate(c, out + 12, &n, in, (int)len) != 1 ||
+        EVP_EncryptFinal_ex(c, out + 12 + n, &f) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, out + 12 + n + f) != 1)
+        goto out;
+    ret = 12 + n + f + 16;
+out:
+    EVP_CIPHER_CTX_free(c);
+    return ret;
+}
+
+long crypto_open(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t *out,
+                 size_t outcap)
+{
+    if (len < 28 || outcap < len - 28)
+        return -1;
+    long ret = -1;
+    int n = 0, f = 0;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (!c)
+        goto out;
+    if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, in) != 1 ||
+        EVP_DecryptUpdate(c, out, &n, in + 12, (int)(len - 28)) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)(in + len - 16)) != 1 ||
+        EVP_DecryptFinal_ex(c, out + n, &f) != 1)
+        goto out;
+    ret = n + f;
+out:
+    EVP_CIPHER_CTX_free(c);
+    return ret;
+}
+
+#define SCRYPT_LOG_N 15
+#define SCRYPT_R 8
+#define SCRYPT_P 1
+
+static wt_status scrypt(const char *pw, size_t len, const uint8_t *salt, size_t slen, int logn,
+                        int r, int p, uint8_t out[32])
+{
+    /* maxmem must exceed 128*r*N bytes; the 32 MiB default is too small (PLATFORM.md §7). */
+    int ok = EVP_PBE_scrypt(pw, len, salt, slen, (uint64_t)1 << logn, (uint64_t)r, (uint64_t)p,
+                            (uint64_t)256 << 20, out, 32);
+    return ok == 1 ? WT_OK : WT_ECRYPTO;
+}
+
+wt_status password_hash(const char *password, size_t len, char out[PASSWORD_HASH_MAX])
+{
+    uint8_t salt[16], hash[32];
+    char s64[B64URL_LEN(16) + 1], h64[B64URL_LEN(32) + 1];
+    if (crypto_random(salt, sizeof salt) != WT_OK)
+        return WT_ECRYPTO;
+    wt_status st = scrypt(password, len, salt, sizeof salt, SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, hash);
+    if (st != WT_OK)
+        return st;
+    b64url_encode(salt, sizeof salt, s64);
+    b64url_encode(hash, sizeof hash, h64);
+    snprintf(out, PASSWORD_HASH_MAX, "scrypt$%d$%d$%d$%s$%s", SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P,
+             s64, h64);
+    OPENSSL_cleanse(hash, sizeof hash);
+    return WT_OK;
+}
+
+wt_status password_verify(const char *password, size_t len, const char *encoded)
+{
+    int logn = SCRYPT_LOG_N, r = SCRYPT_R, p = SCRYPT_P;
+    uint8_t salt[16] = {0}, want[32] = {0}, got[32];
+    bool dummy = encoded == NULL;
+    if (!dummy) {
+        char s64[32], h64[64];
+        int used = 0;
+        if (sscanf(encoded, "scrypt$%2d$%2d$%2d$%31[A-Za-z0-9_-]$%63[A-Za-z0-9_-]%n", &logn, &r,
+                   &p, s64, h64, &used) != 5 ||
+            encoded[used] != '\0' || logn < 10 || logn > 20 || r < 1 || r > 32 || p < 1 ||
+            p > 4 || b64url_decode(s64, strlen(s64), salt, sizeof salt) != 16 ||
+            b64url_decode(h64, strlen(h64), want, sizeof want) != 32)
+            return WT_INVALID;
+    }
+    wt_status st = scrypt(password, len, salt, sizeof salt, logn, r, p, got);
+    if (st != WT_OK)
+        return st;
+    bool eq = crypto_equal(got, want, 32);
+    OPENSSL_cleanse(got, sizeof got);
+    return dummy || !eq ? WT_DENIED : WT_OK;
+}

@@ -1,0 +1,101 @@
+/* http.h — the HTTP layer's internal interface. Only src/http*.c include h2o.h: the server
+ * core (http.c: listeners, loop threads, routing, response helpers, async jobs) and one thin file
+ * per group of endpoints that turns requests into calls of the services and their results into
+ * responses. */
+#ifndef WATTLE_HTTP_H
+#define WATTLE_HTTP_H
+#include <h2o.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "app.h"
+#include "form.h"
+#include "oauth.h"
+#include "store.h"
+#include "workers.h"
+
+typedef struct http_thread {
+    int idx;
+    app *a;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_socket_t **listeners;
+    size_t nlisteners;
+    h2o_multithread_receiver_t done_rx; /* completions of store ops and worker jobs */
+    h2o_multithread_receiver_t stop_rx; /* wakes the loop at shutdown */
+    store_reader *reader;
+    atomic_bool stop;
+    size_t pending_jobs;
+    pthread_t tid;
+    struct ratelimit *rl;               /* per-thread counters (ratelimit.c) */
+} http_thread;
+
+/* Runs the server until SIGINT/SIGTERM. The first line on stdout is the issuer. Returns the
+ * process exit status (0, or 2 for a failed bind). */
+int http_serve(app *a);
+
+http_thread *http_thread_of(h2o_req_t *req);
+
+/* ---- requests ---- */
+/* The client's address as text (trusted_proxies' X-Forwarded-For honoured). Pool memory. */
+const char *http_peer(h2o_req_t *req);
+/* A request header's value as a NUL-terminated pool string, or NULL. *count gets how many
+ * times it was sent when count is not NULL. */
+const char *http_header(h2o_req_t *req, const h2o_token_t *tok, const char *name, size_t *count);
+/* The query string as parsed parameters (empty when none). On a malformed query sends
+ * 400 invalid_request and returns -1. */
+int http_query(h2o_req_t *req, form_t *f);
+/* Parses the body of a POST to an OAuth endpoint (form or JSON per Content-Type; caps at
+ * max_body_bytes). On error sends the OAuth error (413/400) and returns -1. */
+int http_body_params(h2o_req_t *req, form_t *f, bool allow_json);
+
+/* ---- responses ---- */
+/* Adds a header (name literal, value copied into the pool). */
+void http_add(h2o_req_t *req, const char *name, const char *value);
+/* CORS for public endpoints (SPEC §2): Access-Control-Allow-Origin: * and exposed headers. */
+void http_cors(h2o_req_t *req);
+/* Sends a JSON document (steals `body`), with Cache-Control: no-store. */
+void http_json(h2o_req_t *req, int status, json_t *body);
+/* Sends pre-serialised JSON (copied). */
+void http_json_text(h2o_req_t *req, int status, const char *json, size_t len, bool cacheable);
+/* {"error": …, "error_description": …} with the table's status (or `status` if non-zero). The
+ * description is cleaned to RFC 6749's charset. */
+void http_oauth_error(h2o_req_t *req, int status, enum oauth_error e, const char *desc);
+/* A plain HTML page (security headers included). */
+void http_html(h2o_req_t *req, int status, const char *html, size_t len);
+/* 303/302 to a Location. */
+void http_redirect(h2o_req_t *req, int status, const char *location);
+void http_not_found(h2o_req_t *req);
+void http_method_not_allowed(h2o_req_t *req, const char *allow);
+
+/* ---- async work ----
+ * A job keeps its h2o request across a wait on the store writer or a worker thread. The request
+ * may vanish meanwhile (HTTP/2 reset, disconnect): finish is then called with req == NULL and
+ * must only release what the job holds. finish always runs on the job's loop thread. */
+typedef struct http_job http_job;
+typedef void (*http_finish_fn)(http_job *job, h2o_req_t *req);
+struct http_job {
+    h2o_multithread_message_t msg; /* must stay first */
+    http_thread *thr;
+    h2o_req_t *req;
+    struct http_job_ref *ref;
+    http_finish_fn finish;
+    store_op op;
+    worker_job wjob;
+};
+/* Binds job to req (job must be zeroed, e.g. calloc). */
+void http_job_init(http_job *job, h2o_req_t *req, http_finish_fn finish);
+/* Runs `run(txn, arg)` in the writer's next batch; finish is called after the commit with
+ * job->op.status set. */
+void http_job_store(http_job *job, store_run_fn run, void *arg);
+/* Runs `run` on a hashing worker; then finish. */
+void http_job_worker(http_job *job, void (*run)(worker_job *w));
+
+/* ---- handlers (one file each group) ---- */
+typedef int (*http_handler_fn)(http_thread *t, h2o_req_t *req);
+int http_wellknown_as(http_thread *t, h2o_req_t *req);
+int http_wellknown_prm(http_thread *t, h2o_req_t *req);
+int http_healthz(http_thread *t, h2o_req_t *req);
+
+#endif
