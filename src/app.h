@@ -34,6 +34,7 @@ typedef struct app {
     uint8_t cookie_key[32]; /* HMAC key for CSRF tokens, from the store's secrets */
     struct workers *hashers; /* password hashing off the event loop */
     void *http_server;       /* owned by http.c while serving */
+    struct throttle *login_throttle; /* failed-login counters (throttle.c) */
 } app;
 
 #endif

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metadata.h"
 #include "secrets.h"
+#include "throttle.h"
 #include "token.h"
 #include "users.h"
 #include "workers.h"
@@ -436,11 +437,17 @@ static int cmd_serve(app *a, const opts *o, const struct command *cmd)
     if (secret_ensure(a->st, "cookie_key", a->cookie_key, sizeof a->cookie_key) != WT_OK)
         return fail(2, "cannot read or create the server secrets in %s", a->cfg.data_dir);
     a->hashers = workers_new(a->cfg.threads > 1 ? a->cfg.threads : 2);
-    if (!a->hashers || store_writer_start(a->st) != WT_OK)
-        return fail(2, "cannot start worker threads");
-    rc = http_serve(a);
+    a->login_throttle = throttle_new(a->cfg.login_throttle.per_user_address,
+                                     a->cfg.login_throttle.per_address,
+                                     a->cfg.login_throttle.window);
+    if (!a->hashers || !a->login_throttle || store_writer_start(a->st) != WT_OK)
+        rc = fail(2, "cannot start worker threads");
+    else
+        rc = http_serve(a);
     workers_free(a->hashers);
     a->hashers = NULL;
+    throttle_free(a->login_throttle);
+    a->login_throttle = NULL;
     return rc;
 }
 

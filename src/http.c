@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,6 +33,11 @@ struct route {
 static const struct route routes[] = {
     {"/.well-known/oauth-authorization-server", M_GET, true, http_wellknown_as},
     {"/healthz", M_GET, false, http_healthz},
+    {"/oauth/token", M_POST, true, http_token},
+    {"/token", M_POST, true, http_token},
+    {"/oauth/authorize", M_GET | M_POST, false, http_authorize},
+    {"/authorize", M_GET | M_POST, false, http_authorize},
+    {"/oauth/logout", M_POST, false, http_logout},
 };
 
 struct router {
@@ -251,6 +257,45 @@ const char *http_peer(h2o_req_t *req)
         }
     }
     return h2o_strdup(&req->pool, buf, SIZE_MAX).base;
+}
+
+const char *http_cookie(h2o_req_t *req, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, -1); i != -1;
+         i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        size_t p = 0;
+        while (p < v.len) {
+            while (p < v.len && (v.base[p] == ' ' || v.base[p] == ';'))
+                p++;
+            size_t end = p;
+            while (end < v.len && v.base[end] != ';')
+                end++;
+            if (end - p > nlen && memcmp(v.base + p, name, nlen) == 0 && v.base[p + nlen] == '=')
+                return h2o_strdup(&req->pool, v.base + p + nlen + 1, end - p - nlen - 1).base;
+            p = end;
+        }
+    }
+    return NULL;
+}
+
+bool http_is_https(h2o_req_t *req)
+{
+    if (req->scheme == &H2O_URL_SCHEME_HTTPS)
+        return true;
+    app *a = http_thread_of(req)->a;
+    if (!a->cfg.ntrusted_proxies)
+        return false;
+    struct sockaddr_storage ss;
+    char buf[INET6_ADDRSTRLEN] = "";
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (sl && ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, sizeof buf);
+    else if (sl && ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, sizeof buf);
+    const char *proto = http_header(req, NULL, "x-forwarded-proto", NULL);
+    return peer_trusted(a, buf) && proto && strcasecmp(proto, "https") == 0;
 }
 
 int http_query(h2o_req_t *req, form_t *f)

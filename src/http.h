@@ -43,6 +43,10 @@ const char *http_peer(h2o_req_t *req);
 /* A request header's value as a NUL-terminated pool string, or NULL. *count gets how many
  * times it was sent when count is not NULL. */
 const char *http_header(h2o_req_t *req, const h2o_token_t *tok, const char *name, size_t *count);
+/* The value of cookie `name` (all Cookie headers searched), as a pool string, or NULL. */
+const char *http_cookie(h2o_req_t *req, const char *name);
+/* True when the client reached us over https (directly, or via a trusted proxy). */
+bool http_is_https(h2o_req_t *req);
 /* The query string as parsed parameters (empty when none). On a malformed query sends
  * 400 invalid_request and returns -1. */
 int http_query(h2o_req_t *req, form_t *f);
@@ -97,5 +101,8 @@ typedef int (*http_handler_fn)(http_thread *t, h2o_req_t *req);
 int http_wellknown_as(http_thread *t, h2o_req_t *req);
 int http_wellknown_prm(http_thread *t, h2o_req_t *req);
 int http_healthz(http_thread *t, h2o_req_t *req);
+int http_token(http_thread *t, h2o_req_t *req);
+int http_authorize(http_thread *t, h2o_req_t *req);
+int http_logout(http_thread *t, h2o_req_t *req);
 
 #endif

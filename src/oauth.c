@@ -24,6 +24,8 @@ static const struct {
     [OE_INVALID_TOKEN] = {"invalid_token", 401},
     [OE_INSUFFICIENT_SCOPE] = {"insufficient_scope", 403},
     [OE_SLOW_DOWN] = {"slow_down", 400},
+    [OE_LOGIN_REQUIRED] = {"login_required", 400},
+    [OE_CONSENT_REQUIRED] = {"consent_required", 400},
 };
 
 const char *oauth_error_code(enum oauth_error e)

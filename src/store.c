@@ -278,6 +278,10 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
     if (rc != 0)
         goto lmdb_error;
     for (int i = 0; i < STORE_DB_COUNT; i++) {
+        if (!db_names[i]) { /* a NULL name would open LMDB's main database */
+            set_err(err, errlen, "wattle: store database %d has no name (a bug)", i);
+            goto cleanup;
+        }
         unsigned flags = i == STORE_DB_INDEX ? MDB_DUPSORT : 0;
         if (!s->readonly)
             flags |= MDB_CREATE;
@@ -359,7 +363,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
 lmdb_error:
     set_err(err, errlen, "wattle: cannot open the store in %s (%s): %s", dir, what,
             mdb_strerror(rc));
-    st = rc == MDB_MAP_FULL ? WT_ESTORE : rc > 0 ? WT_EIO : WT_ESTORE;
+    st = rc > 0 ? WT_EIO : WT_ESTORE; /* an errno value, or LMDB's own error */
 cleanup:
     if (txn)
         mdb_txn_abort(txn);

@@ -75,6 +75,22 @@ Test(form, empty_segments_and_bare_names)
     form_free(&f);
 }
 
+Test(form, length_not_nul_bounds_input)
+{
+    form_t f;
+    char why[128];
+    cr_assert_eq(form_parse("a=1&b=2", 3, &f, why, sizeof why), WT_OK);
+    cr_assert_eq(f.n, 1);
+    cr_assert_str_eq(form_get(&f, "a"), "1");
+    form_free(&f);
+    char *s = malloc(6);
+    memcpy(s, "ab=%41", 6);
+    cr_assert_eq(form_parse(s, 6, &f, why, sizeof why), WT_OK);
+    cr_assert_str_eq(form_get(&f, "ab"), "A");
+    form_free(&f);
+    free(s);
+}
+
 Test(form, value_may_contain_equals_and_semicolon)
 {
     form_t f;
@@ -113,8 +129,13 @@ Test(form, bad_percent_escapes)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         form_t f;
         char why[128] = "";
-        expect_fail(parse(bad[i], &f, why, sizeof why), WT_INVALID, &f, why);
+        /* an exact-size heap copy without NUL: ASan catches any read past len */
+        size_t n = strlen(bad[i]);
+        char *s = malloc(n);
+        memcpy(s, bad[i], n);
+        expect_fail(form_parse(s, n, &f, why, sizeof why), WT_INVALID, &f, why);
         cr_assert(strstr(why, "percent"), "%s: %s", bad[i], why);
+        free(s);
     }
 }
 

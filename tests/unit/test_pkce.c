@@ -34,6 +34,9 @@ Test(pkce, wrong_verifier_or_challenge)
     cr_assert_not(verify("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj", C));
     cr_assert_not(verify(V, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
     cr_assert_not(verify(V, "F9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+    /* valid challenges differing only at the very end */
+    cr_assert_not(verify(V, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cA"));
+    cr_assert_not(verify(V, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-dM"));
     /* "plain": the challenge equal to the verifier is not accepted */
     cr_assert_not(verify(V, V));
     /* the padded form is not the S256 challenge */

@@ -1,0 +1,60 @@
+/* tokens.h — issuing and redeeming codes and tokens. Each function here is a store_run_fn: it
+ * runs inside the writer's transaction, so everything one step writes commits together (or not
+ * at all), and its result is durable before the response that carries it is sent. Token
+ * strings are minted by the caller (on its own thread) and passed in; only digests are stored.
+ * Validation of access tokens is a read (tokens_check_access). */
+#ifndef WATTLE_TOKENS_H
+#define WATTLE_TOKENS_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "oauth.h"
+#include "records.h"
+#include "store.h"
+#include "token.h"
+
+/* Authorization code issuance (after consent), optionally with a new login session and the
+ * remembered consent. */
+typedef struct {
+    int64_t now, code_exp, auth_time;
+    const char *client_id, *user_id, *redirect_uri, *challenge, *scope, *resource;
+    bool redirect_given;
+    const char *consent_scope; /* non-NULL: remember (user, client) → these scopes */
+    token_t code;
+    bool new_session;
+    token_t session;
+    int64_t session_exp, pw_epoch;
+} code_issue;
+wt_status tokens_issue_code(store_txn *t, void *arg /* code_issue */);
+
+/* What a successful grant returns. */
+typedef struct {
+    token_t access, refresh; /* minted by the caller */
+    bool with_refresh;       /* in: issue a refresh token; out: one was issued */
+    int64_t access_ttl, refresh_ttl;
+    char scope[2048];        /* out: the access token's scope */
+    enum oauth_error err;    /* out: OE_NONE on success */
+    char why[200];
+} token_result;
+
+/* grant_type=authorization_code. */
+typedef struct {
+    int64_t now;
+    token_t code;
+    const char *client_id;
+    const char *verifier;
+    const char *redirect_uri; /* NULL when not sent */
+    const char *resource;     /* NULL when not sent */
+    token_result res;
+    bool replayed;            /* out: a replay by the owner revoked the code's grant */
+} code_redeem;
+wt_status tokens_redeem_code(store_txn *t, void *arg /* code_redeem */);
+
+/* Ends a browser login session (arg: its token_t). Absent sessions are not an error. */
+wt_status tokens_end_session(store_txn *t, void *arg /* token_t */);
+
+/* Access-token validation: decodes the record in place (valid until the read ends). WT_OK,
+ * WT_NOTFOUND (unknown, wrong secret or revoked grant) or WT_EXPIRED. */
+wt_status tokens_check_access(store_txn *t, const token_t *tok, int64_t now, access_rec *out);
+
+#endif
