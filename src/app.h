@@ -35,6 +35,7 @@ typedef struct app {
     struct workers *hashers; /* password hashing off the event loop */
     void *http_server;       /* owned by http.c while serving */
     struct throttle *login_throttle; /* failed-login counters (throttle.c) */
+    struct ratelimit *limits;        /* per-address request rates (ratelimit.c) */
 } app;
 
 #endif

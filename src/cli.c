@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metadata.h"
 #include "secrets.h"
+#include "ratelimit.h"
 #include "throttle.h"
 #include "token.h"
 #include "users.h"
@@ -440,7 +441,8 @@ static int cmd_serve(app *a, const opts *o, const struct command *cmd)
     a->login_throttle = throttle_new(a->cfg.login_throttle.per_user_address,
                                      a->cfg.login_throttle.per_address,
                                      a->cfg.login_throttle.window);
-    if (!a->hashers || !a->login_throttle || store_writer_start(a->st) != WT_OK)
+    a->limits = ratelimit_new();
+    if (!a->hashers || !a->login_throttle || !a->limits || store_writer_start(a->st) != WT_OK)
         rc = fail(2, "cannot start worker threads");
     else
         rc = http_serve(a);
@@ -448,6 +450,8 @@ static int cmd_serve(app *a, const opts *o, const struct command *cmd)
     a->hashers = NULL;
     throttle_free(a->login_throttle);
     a->login_throttle = NULL;
+    ratelimit_free(a->limits);
+    a->limits = NULL;
     return rc;
 }
 

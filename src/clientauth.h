@@ -11,7 +11,7 @@
 #include "oauth.h"
 #include "store.h"
 
-typedef struct {
+typedef struct clientauth_s {
     client_t client;      /* on success: owned, client_free it */
     bool basic_tried;     /* a failure must then carry WWW-Authenticate: Basic */
     bool secret_used;     /* the client proved a secret (confidential) */

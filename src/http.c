@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "metadata.h"
+#include "ratelimit.h"
 
 enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_DELETE = 8, M_OPTIONS = 16, M_HEAD = 32 };
 #define M_ANY 0xff
@@ -35,6 +36,8 @@ static const struct route routes[] = {
     {"/healthz", M_GET, false, http_healthz},
     {"/oauth/token", M_POST, true, http_token},
     {"/token", M_POST, true, http_token},
+    {"/oauth/revoke", M_POST, true, http_revoke},
+    {"/revoke", M_POST, true, http_revoke},
     {"/oauth/authorize", M_GET | M_POST, false, http_authorize},
     {"/authorize", M_GET | M_POST, false, http_authorize},
     {"/oauth/logout", M_POST, false, http_logout},
@@ -296,6 +299,25 @@ bool http_is_https(h2o_req_t *req)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, sizeof buf);
     const char *proto = http_header(req, NULL, "x-forwarded-proto", NULL);
     return peer_trusted(a, buf) && proto && strcasecmp(proto, "https") == 0;
+}
+
+int http_rate_limit(h2o_req_t *req, int c)
+{
+    app *a = http_thread_of(req)->a;
+    const int limits[RL_COUNT] = {a->cfg.rate_limit.token, a->cfg.rate_limit.revoke,
+                                  a->cfg.rate_limit.introspect, a->cfg.rate_limit.reg};
+    if (limits[c] <= 0)
+        return 0;
+    int wait = ratelimit_hit(a->limits, (enum rl_class)c, http_peer(req), limits[c],
+                             req->processed_at.at.tv_sec);
+    if (wait == 0)
+        return 0;
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", wait);
+    http_add(req, "retry-after", ra);
+    http_oauth_error(req, 429, OE_TEMPORARILY_UNAVAILABLE, "too many requests from this address; retry "
+                                                   "after the time in Retry-After");
+    return -1;
 }
 
 int http_query(h2o_req_t *req, form_t *f)

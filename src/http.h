@@ -28,7 +28,6 @@ typedef struct http_thread {
     atomic_bool stop;
     size_t pending_jobs;
     pthread_t tid;
-    struct ratelimit *rl;               /* per-thread counters (ratelimit.c) */
 } http_thread;
 
 /* Runs the server until SIGINT/SIGTERM. The first line on stdout is the issuer. Returns the
@@ -53,6 +52,10 @@ int http_query(h2o_req_t *req, form_t *f);
 /* Parses the body of a POST to an OAuth endpoint (form or JSON per Content-Type; caps at
  * max_body_bytes). On error sends the OAuth error (413/400) and returns -1. */
 int http_body_params(h2o_req_t *req, form_t *f, bool allow_json);
+
+/* Applies the rate limit of class c (ratelimit.h) to this request's address; when over it,
+ * sends 429 with Retry-After and returns -1. */
+int http_rate_limit(h2o_req_t *req, int c);
 
 /* ---- responses ---- */
 /* Adds a header (name literal, value copied into the pool). */
@@ -102,6 +105,11 @@ int http_wellknown_as(http_thread *t, h2o_req_t *req);
 int http_wellknown_prm(http_thread *t, h2o_req_t *req);
 int http_healthz(http_thread *t, h2o_req_t *req);
 int http_token(http_thread *t, h2o_req_t *req);
+int http_revoke(http_thread *t, h2o_req_t *req);
+/* The 401/400 answer to a failed client authentication (WWW-Authenticate: Basic when Basic
+ * was tried) and its security event. */
+struct clientauth_s;
+void http_client_auth_failed(h2o_req_t *req, const struct clientauth_s *ca);
 int http_authorize(http_thread *t, h2o_req_t *req);
 int http_logout(http_thread *t, h2o_req_t *req);
 

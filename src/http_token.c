@@ -9,14 +9,20 @@
 #include "clientauth.h"
 #include "crypto.h"
 #include "log.h"
+#include "metadata.h"
+#include "ratelimit.h"
+#include "scope.h"
 #include "pkce.h"
 #include "tokens.h"
 #include "http.h"
 
 struct token_job {
     http_job job;
+    enum { G_CODE, G_REFRESH, G_CC } grant;
     code_redeem redeem;
-    char *client_id, *verifier, *redirect_uri, *resource;
+    refresh_redeem refresh;
+    cc_issue cc;
+    char *client_id, *verifier, *redirect_uri, *resource, *scope;
 };
 
 static void free_job(struct token_job *j)
@@ -25,6 +31,7 @@ static void free_job(struct token_job *j)
     free(j->verifier);
     free(j->redirect_uri);
     free(j->resource);
+    free(j->scope);
     OPENSSL_cleanse(j, sizeof *j); /* it held token secrets */
     free(j);
 }
@@ -47,25 +54,67 @@ static void send_tokens(h2o_req_t *req, const token_result *r)
     http_json(req, 200, o);
 }
 
-static void finish_code(http_job *job, h2o_req_t *req)
+static void security_event(const char *name, const char *client_id)
+{
+    char m[32];
+    log_mask(client_id, m, sizeof m);
+    log_event(name, json_pack("{s:s, s:s}", "client_id", m, "action", "grant revoked"));
+}
+
+static void finish_grant(http_job *job, h2o_req_t *req)
 {
     struct token_job *j = (struct token_job *)job;
-    if (j->redeem.replayed) {
-        char m[32];
-        log_mask(j->client_id, m, sizeof m);
-        log_event("code_replay", json_pack("{s:s, s:s}", "client_id", m, "action",
-                                           "grant revoked"));
-    }
+    const token_result *res = j->grant == G_CODE      ? &j->redeem.res
+                              : j->grant == G_REFRESH ? &j->refresh.res
+                                                      : &j->cc.res;
+    if (j->grant == G_CODE && j->redeem.replayed)
+        security_event("code_replay", j->client_id);
+    if (j->grant == G_REFRESH && j->refresh.reuse_revoked)
+        security_event("refresh_token_reuse", j->client_id);
     if (req) {
         if (job->op.status != WT_OK)
             http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE,
                              "the store could not save the tokens; retry");
-        else if (j->redeem.res.err != OE_NONE)
-            http_oauth_error(req, 0, j->redeem.res.err, j->redeem.res.why);
+        else if (res->err != OE_NONE)
+            http_oauth_error(req, 0, res->err, res->why);
         else
-            send_tokens(req, &j->redeem.res);
+            send_tokens(req, res);
     }
     free_job(j);
+}
+
+/* A job with the client id copied and a fresh access/refresh pair minted; NULL on failure
+ * (the error is sent). */
+static struct token_job *new_job(h2o_req_t *req, const client_t *c, token_result **res,
+                                 int kind)
+{
+    struct token_job *j = calloc(1, sizeof *j);
+    app *a = http_thread_of(req)->a;
+    if (j) {
+        j->grant = kind;
+        *res = kind == G_CODE ? &j->redeem.res : kind == G_REFRESH ? &j->refresh.res : &j->cc.res;
+        (*res)->access_ttl = a->cfg.access_token_ttl;
+        (*res)->refresh_ttl = a->cfg.refresh_token_ttl;
+        (*res)->with_refresh = client_allows_grant(c, "refresh_token");
+        int64_t us = now_us();
+        j->client_id = strdup(c->id);
+        if (!j->client_id || token_mint(TOKEN_ACCESS, us, &(*res)->access, NULL) != WT_OK ||
+            token_mint(TOKEN_REFRESH, us, &(*res)->refresh, NULL) != WT_OK) {
+            free_job(j);
+            j = NULL;
+        }
+    }
+    if (!j)
+        http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "out of resources");
+    return j;
+}
+
+static char *dup_opt(const char *s, bool *ok)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *ok = false;
+    return d;
 }
 
 static int grant_code(http_thread *t, h2o_req_t *req, const form_t *f, const client_t *c)
@@ -92,17 +141,19 @@ static int grant_code(http_thread *t, h2o_req_t *req, const form_t *f, const cli
                                                      "expired");
         return 0;
     }
-    struct token_job *j = calloc(1, sizeof *j);
-    if (!j) {
+    token_result *res;
+    struct token_job *j = new_job(req, c, &res, G_CODE);
+    if (!j)
+        return 0;
+    bool ok = true;
+    j->verifier = dup_opt(verifier, &ok);
+    j->redirect_uri = dup_opt(form_get(f, "redirect_uri"), &ok);
+    j->resource = dup_opt(form_get(f, "resource"), &ok);
+    if (!ok) {
+        free_job(j);
         http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "out of memory");
         return 0;
     }
-    app *a = t->a;
-    const char *ru = form_get(f, "redirect_uri"), *res = form_get(f, "resource");
-    j->client_id = strdup(c->id);
-    j->verifier = strdup(verifier);
-    j->redirect_uri = ru ? strdup(ru) : NULL;
-    j->resource = res ? strdup(res) : NULL;
     code_redeem *r = &j->redeem;
     r->now = now_us() / 1000000;
     r->code = tok;
@@ -110,24 +161,92 @@ static int grant_code(http_thread *t, h2o_req_t *req, const form_t *f, const cli
     r->verifier = j->verifier;
     r->redirect_uri = j->redirect_uri;
     r->resource = j->resource;
-    r->res.access_ttl = a->cfg.access_token_ttl;
-    r->res.refresh_ttl = a->cfg.refresh_token_ttl;
-    r->res.with_refresh = client_allows_grant(c, "refresh_token");
-    int64_t us = now_us();
-    if (!j->client_id || !j->verifier || (ru && !j->redirect_uri) || (res && !j->resource) ||
-        token_mint(TOKEN_ACCESS, us, &r->res.access, NULL) != WT_OK ||
-        token_mint(TOKEN_REFRESH, us, &r->res.refresh, NULL) != WT_OK) {
-        free_job(j);
-        http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "out of resources");
-        return 0;
-    }
-    http_job_init(&j->job, req, finish_code);
+    http_job_init(&j->job, req, finish_grant);
     http_job_store(&j->job, tokens_redeem_code, r);
     return 0;
 }
 
-static void auth_failed(h2o_req_t *req, const clientauth *ca, http_thread *t)
+static int grant_refresh(http_thread *t, h2o_req_t *req, const form_t *f, const client_t *c)
 {
+    const char *rt = form_get(f, "refresh_token");
+    token_t tok;
+    if (!rt || !rt[0]) {
+        http_oauth_error(req, 400, OE_INVALID_REQUEST, "the refresh_token parameter is missing");
+        return 0;
+    }
+    if (token_parse(TOKEN_REFRESH, rt, strlen(rt), &tok) != WT_OK) {
+        http_oauth_error(req, 400, OE_INVALID_GRANT,
+                         "the refresh token is invalid, expired or revoked");
+        return 0;
+    }
+    token_result *res;
+    struct token_job *j = new_job(req, c, &res, G_REFRESH);
+    if (!j)
+        return 0;
+    bool ok = true;
+    j->scope = dup_opt(form_get(f, "scope"), &ok);
+    j->resource = dup_opt(form_get(f, "resource"), &ok);
+    if (!ok) {
+        free_job(j);
+        http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "out of memory");
+        return 0;
+    }
+    refresh_redeem *r = &j->refresh;
+    r->now = now_us() / 1000000;
+    r->grace = t->a->cfg.refresh_grace;
+    r->presented = tok;
+    r->client_id = j->client_id;
+    r->scope = j->scope && j->scope[0] ? j->scope : NULL;
+    r->resource = j->resource;
+    http_job_init(&j->job, req, finish_grant);
+    http_job_store(&j->job, tokens_refresh, r);
+    return 0;
+}
+
+static int grant_client_credentials(http_thread *t, h2o_req_t *req, const form_t *f,
+                                    const client_t *c, const clientauth *ca)
+{
+    app *a = t->a;
+    char why[200], *scope = NULL;
+    if (!ca->secret_used) {
+        http_oauth_error(req, 400, OE_UNAUTHORIZED_CLIENT,
+                         "client_credentials is only for confidential clients");
+        return 0;
+    }
+    const char *req_scope = form_get(f, "scope");
+    if (scope_resolve(&a->scopes, req_scope && req_scope[0] ? req_scope : NULL, c->scope,
+                      &scope, why, sizeof why) != WT_OK) {
+        http_oauth_error(req, 400, OE_INVALID_SCOPE, why);
+        return 0;
+    }
+    const app_resource *r = app_find_resource(a, form_get(f, "resource"));
+    if (!r) {
+        free(scope);
+        http_oauth_error(req, 400, OE_INVALID_TARGET,
+                         form_get(f, "resource")
+                             ? "the resource is not one this server issues tokens for"
+                             : "several resources are configured: send the resource parameter");
+        return 0;
+    }
+    token_result *res;
+    struct token_job *j = new_job(req, c, &res, G_CC);
+    if (!j) {
+        free(scope);
+        return 0;
+    }
+    j->scope = scope;
+    j->cc.now = now_us() / 1000000;
+    j->cc.client_id = j->client_id;
+    j->cc.scope = scope;
+    j->cc.resource = r->resource;
+    http_job_init(&j->job, req, finish_grant);
+    http_job_store(&j->job, tokens_client_credentials, &j->cc);
+    return 0;
+}
+
+void http_client_auth_failed(h2o_req_t *req, const clientauth *ca)
+{
+    http_thread *t = http_thread_of(req);
     if (ca->basic_tried && ca->status == 401) {
         char h[300];
         snprintf(h, sizeof h, "Basic realm=\"%s\"", t->a->cfg.realm);
@@ -141,7 +260,7 @@ static void auth_failed(h2o_req_t *req, const clientauth *ca, http_thread *t)
 int http_token(http_thread *t, h2o_req_t *req)
 {
     form_t f;
-    if (http_body_params(req, &f, true) != 0)
+    if (http_rate_limit(req, RL_TOKEN) != 0 || http_body_params(req, &f, true) != 0)
         return 0;
     const char *dup = form_duplicate(&f);
     const char *gt = form_get(&f, "grant_type");
@@ -160,9 +279,11 @@ int http_token(http_thread *t, h2o_req_t *req)
         http_oauth_error(req, 400, OE_INVALID_REQUEST, "grant_type is missing");
         goto out;
     }
-    if (strcmp(gt, "authorization_code") != 0) {
+    if (strcmp(gt, "authorization_code") != 0 && strcmp(gt, "refresh_token") != 0 &&
+        strcmp(gt, "client_credentials") != 0) {
         http_oauth_error(req, 400, OE_UNSUPPORTED_GRANT_TYPE,
-                         "supported grant types: authorization_code");
+                         "supported grant types: authorization_code, refresh_token, "
+                         "client_credentials");
         goto out;
     }
     if (store_reader_begin(t->reader, &txn) != WT_OK ||
@@ -172,7 +293,7 @@ int http_token(http_thread *t, h2o_req_t *req)
         goto out;
     }
     if (ca.err != OE_NONE) {
-        auth_failed(req, &ca, t);
+        http_client_auth_failed(req, &ca);
         goto out;
     }
     if (!client_allows_grant(&ca.client, gt)) {
@@ -180,7 +301,12 @@ int http_token(http_thread *t, h2o_req_t *req)
                          "this client is not registered for this grant type");
         goto out;
     }
-    grant_code(t, req, &f, &ca.client);
+    if (strcmp(gt, "authorization_code") == 0)
+        grant_code(t, req, &f, &ca.client);
+    else if (strcmp(gt, "refresh_token") == 0)
+        grant_refresh(t, req, &f, &ca.client);
+    else
+        grant_client_credentials(t, req, &f, &ca.client, &ca);
 out:
     if (txn)
         store_reader_end(t->reader);

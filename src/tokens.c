@@ -1,5 +1,6 @@
 /* tokens.c — code and token issuance and redemption inside the store writer's transactions
  * (contract in tokens.h). */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "log.h"
 #include "metadata.h"
 #include "pkce.h"
+#include "scope.h"
 #include "tokens.h"
 #include "users.h"
 
@@ -212,5 +214,237 @@ wt_status tokens_end_session(store_txn *t, void *arg)
     if (!crypto_equal(dg, s.digest, 32)) /* only the holder of the session may end it */
         return WT_OK;
     wt_status st = store_del(t, STORE_DB_SESSIONS, tok->selector, 16, NULL, 0);
+    return st == WT_NOTFOUND ? WT_OK : st;
+}
+
+/* The key a retired refresh token's successor pair is sealed under: only whoever holds the
+ * retired token (whose secret is never stored) can derive it. */
+static void grace_key(const token_t *presented, uint8_t key[32])
+{
+    crypto_hmac_sha256(presented->secret, TOKEN_SECRET_LEN, "wattle refresh grace", 20, key);
+}
+
+/* Plaintext of a sealed pair: access token (32 bytes) || refresh token (32) || access exp (8)
+ * || the access token's scope. */
+#define PAIR_LEN (2 * sizeof(token_t) + 8)
+#define PAIR_MAX (PAIR_LEN + SCOPE_STRING_MAX)
+
+static wt_status grace_replay(refresh_redeem *c, const refresh_rec *r)
+{
+    uint8_t key[32], plain[PAIR_MAX + 16];
+    grace_key(&c->presented, key);
+    long n = crypto_open(key, r->sealed, r->sealed_len, plain, sizeof plain);
+    OPENSSL_cleanse(key, sizeof key);
+    if (n < (long)PAIR_LEN || n > (long)PAIR_MAX)
+        return WT_INVALID;
+    int64_t exp = 0;
+    memcpy(&c->res.access, plain, sizeof(token_t));
+    memcpy(&c->res.refresh, plain + sizeof(token_t), sizeof(token_t));
+    memcpy(&exp, plain + 2 * sizeof(token_t), 8);
+    snprintf(c->res.scope, sizeof c->res.scope, "%.*s", (int)(n - (long)PAIR_LEN),
+             (const char *)plain + PAIR_LEN);
+    OPENSSL_cleanse(plain, sizeof plain);
+    c->res.access_ttl = exp > c->now ? exp - c->now : 0;
+    c->res.with_refresh = true;
+    c->grace_replay = true;
+    return WT_OK;
+}
+
+wt_status tokens_refresh(store_txn *t, void *arg)
+{
+    refresh_redeem *c = arg;
+    token_result *res = &c->res;
+    store_val v;
+    refresh_rec r;
+    grant_rec g;
+    uint8_t dg[32];
+    wt_status st = store_get(t, STORE_DB_REFRESH, c->presented.selector, 16, &v);
+    if (st == WT_NOTFOUND)
+        return refuse(res, OE_INVALID_GRANT, "the refresh token is invalid, expired or revoked");
+    if (st != WT_OK)
+        return st;
+    if (refresh_rec_decode(v.data, v.len, &r) != WT_OK)
+        return WT_ESTORE;
+    token_digest(&c->presented, dg);
+    if (!crypto_equal(dg, r.digest, 32) || r.exp <= c->now)
+        return refuse(res, OE_INVALID_GRANT, "the refresh token is invalid, expired or revoked");
+    uint8_t gid[GRANT_ID_LEN];
+    memcpy(gid, r.grant, GRANT_ID_LEN);
+    st = grant_get(t, gid, &g);
+    if (st == WT_NOTFOUND)
+        return refuse(res, OE_INVALID_GRANT, "the refresh token is invalid, expired or revoked");
+    if (st != WT_OK)
+        return st;
+    if (strcmp(g.client_id, c->client_id) != 0)
+        return refuse(res, OE_INVALID_GRANT, "the refresh token was issued to another client");
+    bool live = r.retired_at == 0 && memcmp(g.refresh_sel, c->presented.selector, 16) == 0;
+    if (!live) {
+        /* The just-retired token, within the grace window, before its successor was used:
+         * two refreshes raced; hand back the same pair instead of logging the user out. */
+        if (r.retired_at && c->now - r.retired_at <= c->grace &&
+            g.generation == r.generation + 1 && r.sealed && grace_replay(c, &r) == WT_OK) {
+            res->err = OE_NONE;
+            return WT_OK;
+        }
+        st = grant_revoke(t, gid);
+        if (st != WT_OK && st != WT_NOTFOUND)
+            return st;
+        c->reuse_revoked = true;
+        return refuse(res, OE_INVALID_GRANT,
+                      "the refresh token was already used; the grant is revoked, authorize again");
+    }
+    if (c->resource && !resource_equal(c->resource, g.resource))
+        return refuse(res, OE_INVALID_TARGET,
+                      "resource differs from the one this grant was issued for");
+    char why[160], *scope = NULL;
+    if (scope_narrow(g.scope, c->scope, &scope, why, sizeof why) != WT_OK)
+        return refuse(res, OE_INVALID_SCOPE, why);
+    user_t u = {0};
+    if (g.user_id[0] && (st = user_by_id(t, g.user_id, &u)) != WT_OK) {
+        free(scope);
+        if (st == WT_NOTFOUND)
+            return refuse(res, OE_INVALID_GRANT, "the user of this grant no longer exists");
+        return st;
+    }
+    /* Copy out of the map before writing. */
+    grant_rec ng = g;
+    char *client = strdup(g.client_id), *user = strdup(g.user_id), *gscope = strdup(g.scope),
+         *resource = strdup(g.resource);
+    refresh_rec old = r;
+    uint8_t sealed[PAIR_MAX + 28];
+    st = client && user && gscope && resource ? WT_OK : WT_NOMEM;
+    if (st == WT_OK) {
+        ng.client_id = client;
+        ng.user_id = user;
+        ng.scope = gscope;
+        ng.resource = resource;
+        ng.generation = g.generation + 1;
+        memcpy(ng.refresh_sel, res->refresh.selector, 16);
+        st = grant_put(t, gid, &ng);
+    }
+    if (st == WT_OK) {
+        access_rec a = {.iat = c->now, .exp = c->now + res->access_ttl, .client_id = client,
+                        .user_id = user, .username = u.username ? u.username : "",
+                        .scope = scope, .resource = resource};
+        memcpy(a.grant, gid, GRANT_ID_LEN);
+        token_digest(&res->access, a.digest);
+        buf_t b;
+        buf_init(&b, 16384);
+        st = put_record(t, STORE_DB_ACCESS, res->access.selector, &b, access_rec_encode(&b, &a));
+    }
+    if (st == WT_OK) {
+        refresh_rec nr = {.iat = c->now, .exp = c->now + res->refresh_ttl,
+                          .generation = ng.generation};
+        memcpy(nr.grant, gid, GRANT_ID_LEN);
+        token_digest(&res->refresh, nr.digest);
+        buf_t b;
+        buf_init(&b, 4096);
+        st = put_record(t, STORE_DB_REFRESH, res->refresh.selector, &b,
+                        refresh_rec_encode(&b, &nr));
+    }
+    if (st == WT_OK) {
+        /* Retire the presented token, keeping the successor pair sealed for the grace
+         * window. */
+        uint8_t plain[PAIR_MAX], key[32];
+        int64_t exp = c->now + res->access_ttl;
+        size_t slen = strlen(scope) < SCOPE_STRING_MAX ? strlen(scope) : SCOPE_STRING_MAX;
+        memcpy(plain, &res->access, sizeof(token_t));
+        memcpy(plain + sizeof(token_t), &res->refresh, sizeof(token_t));
+        memcpy(plain + 2 * sizeof(token_t), &exp, 8);
+        memcpy(plain + PAIR_LEN, scope, slen);
+        grace_key(&c->presented, key);
+        long n = c->grace > 0 ? crypto_seal(key, plain, PAIR_LEN + slen, sealed, sizeof sealed)
+                              : -1;
+        OPENSSL_cleanse(plain, sizeof plain);
+        OPENSSL_cleanse(key, sizeof key);
+        old.retired_at = c->now;
+        old.sealed = n > 0 ? sealed : NULL;
+        old.sealed_len = n > 0 ? (size_t)n : 0;
+        buf_t b;
+        buf_init(&b, 4096);
+        st = put_record(t, STORE_DB_REFRESH, c->presented.selector, &b,
+                        refresh_rec_encode(&b, &old));
+    }
+    if (st == WT_OK) {
+        snprintf(res->scope, sizeof res->scope, "%s", scope);
+        res->with_refresh = true;
+        res->err = OE_NONE;
+    }
+    free(client);
+    free(user);
+    free(gscope);
+    free(resource);
+    free(scope);
+    user_free(&u);
+    return st;
+}
+
+wt_status tokens_client_credentials(store_txn *t, void *arg)
+{
+    cc_issue *c = arg;
+    uint8_t gid[GRANT_ID_LEN];
+    c->res.with_refresh = false;
+    wt_status st = issue_pair(t, c->now, c->client_id, "", "", c->scope, c->resource, c->now,
+                              &c->res, gid);
+    if (st == WT_OK) {
+        snprintf(c->res.scope, sizeof c->res.scope, "%s", c->scope);
+        c->res.err = OE_NONE;
+    }
+    return st;
+}
+
+/* The grant a presented access or refresh token belongs to, if the token is genuine. */
+static bool token_grant(store_txn *t, const char *s, uint8_t gid[GRANT_ID_LEN])
+{
+    size_t len = strlen(s);
+    int kind = token_kind_of(s, len);
+    token_t tok;
+    store_val v;
+    uint8_t dg[32];
+    if ((kind != TOKEN_ACCESS && kind != TOKEN_REFRESH) ||
+        token_parse((enum token_kind)kind, s, len, &tok) != WT_OK)
+        return false;
+    store_db db = kind == TOKEN_ACCESS ? STORE_DB_ACCESS : STORE_DB_REFRESH;
+    if (store_get(t, db, tok.selector, 16, &v) != WT_OK)
+        return false;
+    token_digest(&tok, dg);
+    if (kind == TOKEN_ACCESS) {
+        access_rec a;
+        if (access_rec_decode(v.data, v.len, &a) != WT_OK || !crypto_equal(dg, a.digest, 32))
+            return false;
+        memcpy(gid, a.grant, GRANT_ID_LEN);
+    } else {
+        refresh_rec r;
+        if (refresh_rec_decode(v.data, v.len, &r) != WT_OK || !crypto_equal(dg, r.digest, 32))
+            return false;
+        memcpy(gid, r.grant, GRANT_ID_LEN);
+    }
+    return true;
+}
+
+static bool revocable(store_txn *t, const revoke_op *c, uint8_t gid[GRANT_ID_LEN])
+{
+    grant_rec g;
+    if (!token_grant(t, c->token, gid) || grant_get(t, gid, &g) != WT_OK)
+        return false;
+    /* Another client's token: nothing happens (RFC 7009 §2.1). */
+    return !c->client_id || strcmp(g.client_id, c->client_id) == 0;
+}
+
+bool tokens_revocable(store_txn *t, const revoke_op *op)
+{
+    uint8_t gid[GRANT_ID_LEN];
+    return revocable(t, op, gid);
+}
+
+wt_status tokens_revoke(store_txn *t, void *arg)
+{
+    revoke_op *c = arg;
+    uint8_t gid[GRANT_ID_LEN];
+    c->revoked = false;
+    if (!revocable(t, c, gid))
+        return WT_OK;
+    wt_status st = grant_revoke(t, gid);
+    c->revoked = st == WT_OK;
     return st == WT_NOTFOUND ? WT_OK : st;
 }

@@ -50,6 +50,42 @@ typedef struct {
 } code_redeem;
 wt_status tokens_redeem_code(store_txn *t, void *arg /* code_redeem */);
 
+/* grant_type=refresh_token: rotation with reuse detection and the same-pair grace window
+ * (SPEC §3). On a grace-window replay the successor pair is returned in res (access, refresh
+ * and a shorter access_ttl: the time it has left). */
+typedef struct {
+    int64_t now, grace;
+    token_t presented;
+    const char *client_id;
+    const char *scope;        /* NULL when not sent: the grant's scope */
+    const char *resource;     /* NULL when not sent */
+    token_result res;
+    bool reuse_revoked;       /* out: a retired token was replayed and the grant died */
+    bool grace_replay;        /* out: the same successor pair was handed back */
+} refresh_redeem;
+wt_status tokens_refresh(store_txn *t, void *arg /* refresh_redeem */);
+
+/* grant_type=client_credentials: a grant with no user and one access token. */
+typedef struct {
+    int64_t now;
+    const char *client_id, *scope, *resource; /* scope already resolved, resource normalised */
+    token_result res;
+} cc_issue;
+wt_status tokens_client_credentials(store_txn *t, void *arg /* cc_issue */);
+
+/* Revocation (RFC 7009): the token's whole grant dies when `client_id` owns it; anything else
+ * (unknown, malformed, another client's) changes nothing. */
+typedef struct {
+    int64_t now;
+    const char *token;
+    const char *client_id; /* NULL: an administrator (the CLI) — any client's token */
+    bool revoked;          /* out */
+} revoke_op;
+wt_status tokens_revoke(store_txn *t, void *arg /* revoke_op */);
+/* The read-only check of tokens_revoke: true when the token is genuine, its grant lives and
+ * the client may revoke it (so a write is needed). */
+bool tokens_revocable(store_txn *t, const revoke_op *op);
+
 /* Ends a browser login session (arg: its token_t). Absent sessions are not an error. */
 wt_status tokens_end_session(store_txn *t, void *arg /* token_t */);
 

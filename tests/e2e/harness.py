@@ -90,10 +90,8 @@ def sanitizer_report(text):
 def check_sanitizers(what, stderr_text):
     m = sanitizer_report(stderr_text)
     if m:
-        sys.stderr.write("\n===== stderr of %s =====\n%s\n===== end of stderr =====\n"
-                         % (what, stderr_text))
-        raise AssertionError("%s: sanitizer report (%r) on stderr:\n%s"
-                             % (what, m, stderr_text[-20000:]))
+        raise AssertionError("%s: sanitizer report (%r); its stderr:\n%s"
+                             % (what, m, stderr_text))
 
 
 def write_config(directory, config, name="config.json"):
@@ -148,8 +146,9 @@ def cli(data_dir, *args, stdin=None, config=None, cwd=None, env=None, timeout=No
                            env=child_env(env), timeout=timeout or CLI_TIMEOUT)
     except subprocess.TimeoutExpired as e:
         err = (e.stderr or b"").decode(errors="replace")
-        raise AssertionError("%s did not finish within %ss; stderr:\n%s"
-                             % (" ".join(argv), timeout or CLI_TIMEOUT, err))
+        raise AssertionError("%s did not finish within %ss (killed); stdout %r; stderr:\n%s"
+                             % (" ".join(argv), timeout or CLI_TIMEOUT,
+                                (e.stdout or b"").decode(errors="replace"), err)) from None
     out = r.stdout.decode(errors="replace")
     err = r.stderr.decode(errors="replace")
     check_sanitizers(" ".join(argv[1:]), err)
@@ -633,9 +632,12 @@ class WattleTestCase(unittest.TestCase):
         return cli_json(data_dir or self.data_dir, *args, **kw)
 
     def write_file(self, name, content):
+        """Writes content (str, bytes, or anything JSON-serialisable) to self.tmp/name."""
         path = os.path.join(self.tmp, name)
+        if not isinstance(content, (str, bytes)):
+            content = json.dumps(content, indent=2)
         with open(path, "w" if isinstance(content, str) else "wb") as f:
-            f.write(content if isinstance(content, (str, bytes)) else json.dumps(content))
+            f.write(content)
         return path
 
     def run_serve(self, config=None, args=(), listen="127.0.0.1:0", data_dir=None, timeout=10,

@@ -28,6 +28,8 @@ Test(oauth, codes_and_statuses)
         {OE_INVALID_TOKEN, "invalid_token", 401},
         {OE_INSUFFICIENT_SCOPE, "insufficient_scope", 403},
         {OE_SLOW_DOWN, "slow_down", 400},
+        {OE_LOGIN_REQUIRED, "login_required", 400},
+        {OE_CONSENT_REQUIRED, "consent_required", 400},
     };
     cr_assert_eq(sizeof want / sizeof *want, OE_COUNT - 1, "every error is tested");
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
