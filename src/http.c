@@ -41,6 +41,12 @@ static const struct route routes[] = {
     {"/oauth/authorize", M_GET | M_POST, false, http_authorize},
     {"/authorize", M_GET | M_POST, false, http_authorize},
     {"/oauth/logout", M_POST, false, http_logout},
+    {"/oauth/introspect", M_POST, true, http_introspect},
+    {"/oauth/jwks", M_GET, true, http_jwks},
+    {"/oauth/userinfo", M_GET, true, http_userinfo},
+    {"/oauth/register", M_POST, true, http_register},
+    {"/register", M_POST, true, http_register},
+    {"/oauth/forward-auth", M_ANY, false, http_forward_auth},
 };
 
 struct router {
@@ -456,6 +462,22 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         static const struct route prm = {"", M_GET, true, http_wellknown_prm};
         return dispatch(t, req, &prm);
     }
+    if (has_prefix(p, "/oauth/register/", &rest) && p.len > rest) {
+        static const struct route manage = {"", M_GET | M_PUT | M_DELETE, true,
+                                            http_register_manage};
+        return dispatch(t, req, &manage);
+    }
+    if (has_prefix(p, "/oauth/forward-auth/", &rest))
+        return http_forward_auth(t, req);
+    /* Gateway resources without an upstream are served here (the echo resource); those with
+     * one have their own pathconf ahead of this one (http_gateway_register). */
+    for (size_t i = 0; i < t->a->nres; i++) {
+        const char *rp = t->a->res[i].path;
+        size_t rl = strcmp(rp, "/") == 0 ? 0 : strlen(rp);
+        if (p.len >= rl && memcmp(p.base, rp, rl) == 0 &&
+            (p.len == rl || p.base[rl] == '/' || rl == 0))
+            return http_gateway(t, req, i);
+    }
     http_not_found(req);
     return 0;
 }
@@ -689,6 +711,7 @@ static void setup_routes(struct server *srv)
 {
     h2o_hostconf_t *host =
         h2o_config_register_host(&srv->gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    http_gateway_register(srv->a, host);
     h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
     struct router *r = (struct router *)h2o_create_handler(pc, sizeof *r);
     r->super.on_req = on_req;

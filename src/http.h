@@ -106,6 +106,20 @@ int http_wellknown_prm(http_thread *t, h2o_req_t *req);
 int http_healthz(http_thread *t, h2o_req_t *req);
 int http_token(http_thread *t, h2o_req_t *req);
 int http_revoke(http_thread *t, h2o_req_t *req);
+/* http_introspect.c */
+int http_introspect(http_thread *t, h2o_req_t *req);
+int http_jwks(http_thread *t, h2o_req_t *req);
+/* http_resource.c: the bearer gateway, forward-auth, userinfo */
+int http_userinfo(http_thread *t, h2o_req_t *req);
+int http_forward_auth(http_thread *t, h2o_req_t *req);
+/* The gateway for requests under a configured resource's path (res: index into a->res). */
+int http_gateway(http_thread *t, h2o_req_t *req, size_t res);
+/* Registers one pathconf per resource with an upstream (gateway check + h2o proxy) on host;
+ * called by http.c before the catch-all "/" pathconf. */
+void http_gateway_register(app *a, h2o_hostconf_t *host);
+/* http_register.c: RFC 7591 / RFC 7592 */
+int http_register(http_thread *t, h2o_req_t *req);
+int http_register_manage(http_thread *t, h2o_req_t *req);
 /* The 401/400 answer to a failed client authentication (WWW-Authenticate: Basic when Basic
  * was tried) and its security event. */
 struct clientauth_s;
