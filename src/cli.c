@@ -13,6 +13,7 @@
 
 #include "app.h"
 #include "cli.h"
+#include "cli_internal.h"
 #include "clients.h"
 #include "crypto.h"
 #include "gc.h"
@@ -26,36 +27,7 @@
 #include "users.h"
 #include "workers.h"
 
-#define MAX_MULTI 32
-
-typedef struct {
-    const char *config, *data_dir, *listen, *issuer;
-    const char *name, *scope, *token_auth, *display_name, *email;
-    const char *redirect_uris[MAX_MULTI];
-    size_t nredirect;
-    const char *grant_types[MAX_MULTI];
-    size_t ngrant;
-    bool is_public, password_stdin, help;
-    const char *args[4];
-    size_t nargs;
-} opts;
-
-struct command;
-typedef int (*cmd_fn)(app *a, const opts *o, const struct command *cmd);
-
-/* flags a command accepts, beyond -c/--data-dir/--help */
-enum { F_SERVE = 1, F_CLIENT = 2, F_USER = 4, F_PASSWORD = 8, F_FILTER = 16 };
-
-struct command {
-    const char *group, *name;
-    cmd_fn fn;
-    unsigned flags;
-    size_t nargs; /* positional arguments required */
-    const char *usage, *summary;
-};
-
-static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(int code, const char *fmt, ...)
+int cli_fail(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -66,17 +38,17 @@ static int fail(int code, const char *fmt, ...)
     return code;
 }
 
-static void wipe(char *s)
+void cli_wipe(char *s)
 {
     OPENSSL_cleanse(s, strlen(s));
 }
 
-static int print_json(json_t *j)
+int cli_print_json(json_t *j)
 {
     char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(j);
     if (!s)
-        return fail(2, "out of memory");
+        return cli_fail(2, "out of memory");
     puts(s);
     free(s);
     return 0;
@@ -84,18 +56,18 @@ static int print_json(json_t *j)
 
 /* ---------------------------------------------------------------- store plumbing */
 
-static int open_store(app *a, bool readonly)
+int cli_open_store(app *a, bool readonly)
 {
     char err[512];
     wt_status st = store_open(&a->st, a->cfg.data_dir, readonly, err, sizeof err);
     if (st != WT_OK)
-        return fail(2, "%s", err);
+        return cli_fail(2, "%s", err);
     return 0;
 }
 
-static int store_fail(wt_status st, const char *what)
+int cli_store_fail(wt_status st, const char *what)
 {
-    return fail(2, "%s: store error (%s); see the messages above", what, wt_status_str(st));
+    return cli_fail(2, "%s: store error (%s); see the messages above", what, wt_status_str(st));
 }
 
 /* ---------------------------------------------------------------- clients */
@@ -114,10 +86,10 @@ static int cmd_client_add(app *a, const opts *o, const struct command *cmd)
     char err[512], why[256], secret[TOKEN_STR_LEN + 1];
     const char *field = NULL;
     if (!o->name)
-        return fail(1, "client add: --name is required (try: wattle client add --name \"My "
+        return cli_fail(1, "client add: --name is required (try: wattle client add --name \"My "
                        "app\" --redirect-uri https://app.example/callback)");
     if (metadata_load_scopes(a, err, sizeof err) != WT_OK)
-        return fail(1, "%s", err);
+        return cli_fail(1, "%s", err);
     client_spec sp = {.name = o->name,
                       .redirect_uris = o->redirect_uris,
                       .nredirect = o->nredirect,
@@ -130,12 +102,12 @@ static int cmd_client_add(app *a, const opts *o, const struct command *cmd)
     struct client_add_ctx ctx = {0};
     if (client_build(&sp, &a->scopes, (int64_t)(now_us() / 1000000), &ctx.doc, secret, why,
                      sizeof why, &field) != WT_OK)
-        return fail(1, "client add: %s", why);
-    int rc = open_store(a, false);
+        return cli_fail(1, "client add: %s", why);
+    int rc = cli_open_store(a, false);
     if (rc == 0) {
         wt_status st = store_write_sync(a->st, run_client_add, &ctx);
         if (st != WT_OK)
-            rc = store_fail(st, "client add");
+            rc = cli_store_fail(st, "client add");
     }
     if (rc == 0) {
         json_t *out = client_public_view(ctx.doc);
@@ -143,21 +115,21 @@ static int cmd_client_add(app *a, const opts *o, const struct command *cmd)
             json_object_set_new(out, "client_secret", json_string(secret));
             json_object_set_new(out, "client_secret_expires_at", json_integer(0));
         }
-        rc = print_json(out);
+        rc = cli_print_json(out);
     }
-    wipe(secret);
+    cli_wipe(secret);
     json_decref(ctx.doc);
     return rc;
 }
 
-static int with_reader(app *a, store_txn **t, store_reader **r)
+int cli_with_reader(app *a, store_txn **t, store_reader **r)
 {
-    int rc = open_store(a, true);
+    int rc = cli_open_store(a, true);
     if (rc)
         return rc;
     *r = store_reader_new(a->st);
     if (!*r || store_reader_begin(*r, t) != WT_OK)
-        return fail(2, "cannot read the store in %s", a->cfg.data_dir);
+        return cli_fail(2, "cannot read the store in %s", a->cfg.data_dir);
     return 0;
 }
 
@@ -173,7 +145,7 @@ static int cmd_client_list(app *a, const opts *o, const struct command *cmd)
 {
     store_txn *t;
     store_reader *r = NULL;
-    int rc = with_reader(a, &t, &r);
+    int rc = cli_with_reader(a, &t, &r);
     if (rc)
         return rc;
     json_t *all = json_array(), *out = json_array(), *v;
@@ -185,9 +157,9 @@ static int cmd_client_list(app *a, const opts *o, const struct command *cmd)
     json_decref(all);
     if (st != WT_OK) {
         json_decref(out);
-        return store_fail(st, "client list");
+        return cli_store_fail(st, "client list");
     }
-    return print_json(out);
+    return cli_print_json(out);
 }
 
 static int cmd_client_show(app *a, const opts *o, const struct command *cmd)
@@ -195,18 +167,18 @@ static int cmd_client_show(app *a, const opts *o, const struct command *cmd)
     store_txn *t;
     store_reader *r = NULL;
     client_t c;
-    int rc = with_reader(a, &t, &r);
+    int rc = cli_with_reader(a, &t, &r);
     if (rc)
         return rc;
     wt_status st = client_load(t, o->args[0], &c);
     store_reader_end(r);
     store_reader_free(r);
     if (st == WT_NOTFOUND)
-        return fail(1, "client show: no client with id %s (see: wattle client list)",
+        return cli_fail(1, "client show: no client with id %s (see: wattle client list)",
                     o->args[0]);
     if (st != WT_OK)
-        return store_fail(st, "client show");
-    rc = print_json(client_public_view(c.doc));
+        return cli_store_fail(st, "client show");
+    rc = cli_print_json(client_public_view(c.doc));
     client_free(&c);
     return rc;
 }
@@ -230,37 +202,37 @@ static wt_status run_rotate(store_txn *t, void *arg)
 static int cmd_client_remove(app *a, const opts *o, const struct command *cmd)
 {
     struct id_ctx ctx = {.id = o->args[0]};
-    int rc = open_store(a, false);
+    int rc = cli_open_store(a, false);
     if (rc)
         return rc;
     wt_status st = store_write_sync(a->st, run_client_remove, &ctx);
     if (st == WT_NOTFOUND)
-        return fail(1, "client remove: no client with id %s (see: wattle client list)",
+        return cli_fail(1, "client remove: no client with id %s (see: wattle client list)",
                     ctx.id);
     if (st != WT_OK)
-        return store_fail(st, "client remove");
-    return print_json(json_pack("{s:s, s:b}", "client_id", ctx.id, "removed", 1));
+        return cli_store_fail(st, "client remove");
+    return cli_print_json(json_pack("{s:s, s:b}", "client_id", ctx.id, "removed", 1));
 }
 
 static int cmd_client_rotate(app *a, const opts *o, const struct command *cmd)
 {
     char secret[TOKEN_STR_LEN + 1] = "";
     struct id_ctx ctx = {.id = o->args[0], .secret = secret};
-    int rc = open_store(a, false);
+    int rc = cli_open_store(a, false);
     if (rc)
         return rc;
     wt_status st = store_write_sync(a->st, run_rotate, &ctx);
     if (st == WT_NOTFOUND)
-        return fail(1, "client rotate-secret: no client with id %s", ctx.id);
+        return cli_fail(1, "client rotate-secret: no client with id %s", ctx.id);
     if (st == WT_INVALID)
-        return fail(1, "client rotate-secret: %s has no client secret (public or "
+        return cli_fail(1, "client rotate-secret: %s has no client secret (public or "
                        "private_key_jwt client)",
                     ctx.id);
     if (st != WT_OK)
-        return store_fail(st, "client rotate-secret");
-    rc = print_json(json_pack("{s:s, s:s, s:i}", "client_id", ctx.id, "client_secret", secret,
+        return cli_store_fail(st, "client rotate-secret");
+    rc = cli_print_json(json_pack("{s:s, s:s, s:i}", "client_id", ctx.id, "client_secret", secret,
                               "client_secret_expires_at", 0));
-    wipe(secret);
+    cli_wipe(secret);
     return rc;
 }
 
@@ -270,17 +242,17 @@ static int cmd_client_rotate(app *a, const opts *o, const struct command *cmd)
 static int read_password(char *buf, size_t n, const char *what)
 {
     if (!fgets(buf, (int)n, stdin))
-        return fail(1, "%s: no password on standard input (pipe it in: printf '%%s\\n' "
+        return cli_fail(1, "%s: no password on standard input (pipe it in: printf '%%s\\n' "
                        "\"$PASSWORD\" | wattle …)",
                     what);
     size_t len = strcspn(buf, "\n");
     if (buf[len] != '\n' && !feof(stdin))
-        return fail(1, "%s: password longer than %zu bytes", what, n - 2);
+        return cli_fail(1, "%s: password longer than %zu bytes", what, n - 2);
     buf[len] = '\0';
     if (len && buf[len - 1] == '\r')
         buf[--len] = '\0';
     if (len < 8)
-        return fail(1, "%s: the password must be at least 8 characters", what);
+        return cli_fail(1, "%s: the password must be at least 8 characters", what);
     return 0;
 }
 
@@ -300,31 +272,31 @@ static int cmd_user_add(app *a, const opts *o, const struct command *cmd)
     char pw[1026], hash[PASSWORD_HASH_MAX];
     const char *name = o->args[0];
     if (!username_valid(name))
-        return fail(1, "user add: username must be 1 to %d characters of letters, digits and "
+        return cli_fail(1, "user add: username must be 1 to %d characters of letters, digits and "
                        "._@+-",
                     USERNAME_MAX);
     if (!o->password_stdin)
-        return fail(1, "user add: --password-stdin is required (passwords never go on the "
+        return cli_fail(1, "user add: --password-stdin is required (passwords never go on the "
                        "command line)");
     int rc = read_password(pw, sizeof pw, "user add");
     if (rc)
         return rc;
     wt_status st = password_hash(pw, strlen(pw), hash);
-    wipe(pw);
+    cli_wipe(pw);
     if (st != WT_OK)
-        return fail(2, "user add: cannot hash the password");
+        return cli_fail(2, "user add: cannot hash the password");
     struct user_ctx ctx = {0};
     if (user_build(name, o->display_name, o->email, hash, (int64_t)(now_us() / 1000000),
                    &ctx.doc) != WT_OK)
-        return fail(2, "user add: out of memory");
-    if ((rc = open_store(a, false)) == 0) {
+        return cli_fail(2, "user add: out of memory");
+    if ((rc = cli_open_store(a, false)) == 0) {
         st = store_write_sync(a->st, run_user_add, &ctx);
         if (st == WT_EXISTS)
-            rc = fail(1, "user add: a user named %s already exists", name);
+            rc = cli_fail(1, "user add: a user named %s already exists", name);
         else if (st != WT_OK)
-            rc = store_fail(st, "user add");
+            rc = cli_store_fail(st, "user add");
         else
-            rc = print_json(user_public_view(ctx.doc));
+            rc = cli_print_json(user_public_view(ctx.doc));
     }
     json_decref(ctx.doc);
     return rc;
@@ -334,7 +306,7 @@ static int cmd_user_list(app *a, const opts *o, const struct command *cmd)
 {
     store_txn *t;
     store_reader *r = NULL;
-    int rc = with_reader(a, &t, &r);
+    int rc = cli_with_reader(a, &t, &r);
     if (rc)
         return rc;
     json_t *all = json_array(), *out = json_array(), *v;
@@ -346,9 +318,9 @@ static int cmd_user_list(app *a, const opts *o, const struct command *cmd)
     json_decref(all);
     if (st != WT_OK) {
         json_decref(out);
-        return store_fail(st, "user list");
+        return cli_store_fail(st, "user list");
     }
-    return print_json(out);
+    return cli_print_json(out);
 }
 
 static wt_status run_user_remove(store_txn *t, void *arg)
@@ -359,15 +331,15 @@ static wt_status run_user_remove(store_txn *t, void *arg)
 static int cmd_user_remove(app *a, const opts *o, const struct command *cmd)
 {
     struct user_ctx ctx = {.name = o->args[0]};
-    int rc = open_store(a, false);
+    int rc = cli_open_store(a, false);
     if (rc)
         return rc;
     wt_status st = store_write_sync(a->st, run_user_remove, &ctx);
     if (st == WT_NOTFOUND)
-        return fail(1, "user remove: no user named %s (see: wattle user list)", ctx.name);
+        return cli_fail(1, "user remove: no user named %s (see: wattle user list)", ctx.name);
     if (st != WT_OK)
-        return store_fail(st, "user remove");
-    return print_json(json_pack("{s:s, s:b}", "username", ctx.name, "removed", 1));
+        return cli_store_fail(st, "user remove");
+    return cli_print_json(json_pack("{s:s, s:b}", "username", ctx.name, "removed", 1));
 }
 
 static wt_status run_passwd(store_txn *t, void *arg)
@@ -380,23 +352,23 @@ static int cmd_user_passwd(app *a, const opts *o, const struct command *cmd)
 {
     char pw[1026], hash[PASSWORD_HASH_MAX];
     if (!o->password_stdin)
-        return fail(1, "user passwd: --password-stdin is required");
+        return cli_fail(1, "user passwd: --password-stdin is required");
     int rc = read_password(pw, sizeof pw, "user passwd");
     if (rc)
         return rc;
     wt_status st = password_hash(pw, strlen(pw), hash);
-    wipe(pw);
+    cli_wipe(pw);
     if (st != WT_OK)
-        return fail(2, "user passwd: cannot hash the password");
+        return cli_fail(2, "user passwd: cannot hash the password");
     struct user_ctx ctx = {.name = o->args[0], .hash = hash};
-    if ((rc = open_store(a, false)) != 0)
+    if ((rc = cli_open_store(a, false)) != 0)
         return rc;
     st = store_write_sync(a->st, run_passwd, &ctx);
     if (st == WT_NOTFOUND)
-        return fail(1, "user passwd: no user named %s", ctx.name);
+        return cli_fail(1, "user passwd: no user named %s", ctx.name);
     if (st != WT_OK)
-        return store_fail(st, "user passwd");
-    return print_json(json_pack("{s:s, s:b}", "username", ctx.name, "password_changed", 1));
+        return cli_store_fail(st, "user passwd");
+    return cli_print_json(json_pack("{s:s, s:b}", "username", ctx.name, "password_changed", 1));
 }
 
 /* ---------------------------------------------------------------- gc */
@@ -413,15 +385,15 @@ static wt_status run_gc(store_txn *t, void *arg)
 static int cmd_gc(app *a, const opts *o, const struct command *cmd)
 {
     struct gc_ctx ctx = {0};
-    int rc = open_store(a, false);
+    int rc = cli_open_store(a, false);
     if (rc)
         return rc;
     do {
         wt_status st = store_write_sync(a->st, run_gc, &ctx);
         if (st != WT_OK)
-            return store_fail(st, "gc");
+            return cli_store_fail(st, "gc");
     } while (ctx.c.more);
-    return print_json(json_pack("{s:{s:I, s:I, s:I, s:I}}", "purged", "codes",
+    return cli_print_json(json_pack("{s:{s:I, s:I, s:I, s:I}}", "purged", "codes",
                                 (json_int_t)ctx.c.codes, "access_tokens",
                                 (json_int_t)ctx.c.access, "refresh_tokens",
                                 (json_int_t)ctx.c.refresh, "sessions",
@@ -432,18 +404,18 @@ static int cmd_gc(app *a, const opts *o, const struct command *cmd)
 
 static int cmd_serve(app *a, const opts *o, const struct command *cmd)
 {
-    int rc = open_store(a, false);
+    int rc = cli_open_store(a, false);
     if (rc)
         return rc;
     if (secret_ensure(a->st, "cookie_key", a->cookie_key, sizeof a->cookie_key) != WT_OK)
-        return fail(2, "cannot read or create the server secrets in %s", a->cfg.data_dir);
+        return cli_fail(2, "cannot read or create the server secrets in %s", a->cfg.data_dir);
     a->hashers = workers_new(a->cfg.threads > 1 ? a->cfg.threads : 2);
     a->login_throttle = throttle_new(a->cfg.login_throttle.per_user_address,
                                      a->cfg.login_throttle.per_address,
                                      a->cfg.login_throttle.window);
     a->limits = ratelimit_new();
     if (!a->hashers || !a->login_throttle || !a->limits || store_writer_start(a->st) != WT_OK)
-        rc = fail(2, "cannot start worker threads");
+        rc = cli_fail(2, "cannot start worker threads");
     else
         rc = http_serve(a);
     workers_free(a->hashers);
@@ -478,6 +450,14 @@ static const struct command commands[] = {
      "remove a user and end its sessions, grants and tokens"},
     {"user", "passwd", cmd_user_passwd, F_PASSWORD, 1, "user passwd NAME --password-stdin",
      "change a password; ends the user's sessions, grants and tokens"},
+    {"grant", "list", cmd_grant_list, F_FILTER, 0, "grant list [--user NAME] [--client ID]",
+     "list remembered consents (connected apps)"},
+    {"grant", "revoke", cmd_grant_revoke, 0, 1, "grant revoke ID",
+     "forget a consent and end its tokens"},
+    {"token", "info", cmd_token_info, 0, 1, "token info TOKEN|-",
+     "what the store knows of a token (- reads it from standard input)"},
+    {"token", "revoke", cmd_token_revoke, 0, 1, "token revoke TOKEN|-",
+     "revoke a token's whole grant, as the revocation endpoint would"},
     {"gc", NULL, cmd_gc, 0, 0, "gc", "purge expired codes, tokens and sessions"},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
@@ -519,6 +499,9 @@ static void command_help(const struct command *c)
              "  --email E           the user's email address");
     if (c->flags & F_PASSWORD)
         puts("  --password-stdin    read the password (one line) from standard input");
+    if (c->flags & F_FILTER)
+        puts("  --user NAME         only this user's\n"
+             "  --client ID         only this client's");
     puts("  -c FILE             JSON config file (default: $WATTLE_CONFIG)\n"
          "  --data-dir DIR      the LMDB data directory\n"
          "  -h, --help          this help");
@@ -533,7 +516,7 @@ static int parse_opts(int argc, char **argv, int i, const struct command *c, opt
 #define VALUE(field, flag)                                                                     \
     if (strcmp(a, flag) == 0) {                                                                \
         if (!next)                                                                             \
-            return fail(1, "%s needs a value", flag);                                          \
+            return cli_fail(1, "%s needs a value", flag);                                          \
         o->field = next;                                                                       \
         i++;                                                                                   \
         continue;                                                                              \
@@ -559,9 +542,9 @@ static int parse_opts(int argc, char **argv, int i, const struct command *c, opt
             if (strcmp(a, "--redirect-uri") == 0 || strcmp(a, "--grant-type") == 0) {
                 bool r = a[2] == 'r';
                 if (!next)
-                    return fail(1, "%s needs a value", a);
+                    return cli_fail(1, "%s needs a value", a);
                 if ((r ? o->nredirect : o->ngrant) >= MAX_MULTI)
-                    return fail(1, "%s: at most %d", a, MAX_MULTI);
+                    return cli_fail(1, "%s: at most %d", a, MAX_MULTI);
                 if (r)
                     o->redirect_uris[o->nredirect++] = next;
                 else
@@ -574,21 +557,25 @@ static int parse_opts(int argc, char **argv, int i, const struct command *c, opt
             VALUE(display_name, "--display-name")
             VALUE(email, "--email")
         }
+        if (c->flags & F_FILTER) {
+            VALUE(user, "--user")
+            VALUE(client, "--client")
+        }
         if ((c->flags & F_PASSWORD) && strcmp(a, "--password-stdin") == 0) {
             o->password_stdin = true;
             continue;
         }
 #undef VALUE
-        if (a[0] == '-' && a[1])
-            return fail(1, "%s: unknown option %s (see: wattle %s%s%s --help)",
+        if (a[0] == '-' && a[1] && !(c->nargs && strcmp(a, "-") == 0))
+            return cli_fail(1, "%s: unknown option %s (see: wattle %s%s%s --help)",
                         c->name ? c->name : c->group, a, c->group, c->name ? " " : "",
                         c->name ? c->name : "");
         if (o->nargs >= c->nargs)
-            return fail(1, "unexpected argument '%s' (usage: wattle %s)", a, c->usage);
+            return cli_fail(1, "unexpected argument '%s' (usage: wattle %s)", a, c->usage);
         o->args[o->nargs++] = a;
     }
     if (!o->help && o->nargs < c->nargs)
-        return fail(1, "missing argument (usage: wattle %s)", c->usage);
+        return cli_fail(1, "missing argument (usage: wattle %s)", c->usage);
     return 0;
 }
 
@@ -599,13 +586,13 @@ static int load_config(app *a, const opts *o)
     if (file && !file[0])
         file = NULL;
     if (config_defaults(&a->cfg) != WT_OK)
-        return fail(2, "out of memory");
+        return cli_fail(2, "out of memory");
     if (file && config_load_file(&a->cfg, file, err, sizeof err) != WT_OK)
-        return fail(1, "%s", err);
+        return cli_fail(1, "%s", err);
     if (config_apply_flags(&a->cfg, o->data_dir, o->listen, o->issuer, err, sizeof err) !=
             WT_OK ||
         config_check(&a->cfg, err, sizeof err) != WT_OK)
-        return fail(1, "%s", err);
+        return cli_fail(1, "%s", err);
     log_set_level((enum log_level)a->cfg.log_level);
     return 0;
 }

@@ -217,3 +217,53 @@ wt_status consent_put(store_txn *t, const char *user_id, const char *client_id,
     free(s);
     return st;
 }
+
+void consent_id(const char *user_id, const char *client_id, char out[27])
+{
+    char key[1024];
+    uint8_t h[32];
+    size_t kl = consent_key(key, sizeof key, user_id, client_id);
+    crypto_sha256(key, kl, h);
+    memcpy(out, "ogr_", 4);
+    b64url_encode(h, 16, out + 4);
+}
+
+struct pair_ctx {
+    store_txn *t;
+    const char *client_id;
+    struct idlist ids;
+};
+
+static int collect_pair(void *arg, store_val k, store_val v)
+{
+    struct pair_ctx *c = arg;
+    grant_rec g;
+    if (k.len != c->ids.klen || v.len != GRANT_ID_LEN || grant_get(c->t, v.data, &g) != WT_OK ||
+        strcmp(g.client_id, c->client_id) != 0)
+        return 0;
+    return collect(&c->ids, k, v);
+}
+
+wt_status consent_revoke(store_txn *t, const char *user_id, const char *client_id)
+{
+    char key[1024];
+    size_t kl = consent_key(key, sizeof key, user_id, client_id);
+    if (!kl)
+        return WT_NOTFOUND;
+    wt_status st = store_del(t, STORE_DB_CONSENTS, key, kl, NULL, 0);
+    if (st != WT_OK)
+        return st;
+    char ik[512];
+    struct pair_ctx c = {.t = t, .client_id = client_id};
+    c.ids.klen = index_key(ik, sizeof ik, 'u', user_id);
+    st = store_iter(t, STORE_DB_INDEX, ik, c.ids.klen, collect_pair, &c);
+    for (size_t i = 0; st == WT_OK && i < c.ids.n; i++) {
+        wt_status r = grant_revoke(t, c.ids.ids[i]);
+        if (r == WT_OK || r == WT_NOTFOUND)
+            r = store_del(t, STORE_DB_INDEX, ik, c.ids.klen, c.ids.ids[i], GRANT_ID_LEN);
+        if (r != WT_OK && r != WT_NOTFOUND)
+            st = r;
+    }
+    free(c.ids.ids);
+    return st;
+}

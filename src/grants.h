@@ -26,4 +26,11 @@ wt_status consent_get(store_txn *t, const char *user_id, const char *client_id, 
 wt_status consent_put(store_txn *t, const char *user_id, const char *client_id,
                       const char *scope, int64_t now);
 
+/* The stable public id of the consent of (user, client): "ogr_" + 22 base64url chars of a
+ * digest of the pair (out: 27 bytes). */
+void consent_id(const char *user_id, const char *client_id, char out[27]);
+/* Forgets the consent of (user, client) and revokes that pair's grants. WT_NOTFOUND when
+ * there was no consent. */
+wt_status consent_revoke(store_txn *t, const char *user_id, const char *client_id);
+
 #endif

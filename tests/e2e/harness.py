@@ -264,6 +264,11 @@ class Server:
     def _join_readers(self):
         for t in self._threads:
             t.join(timeout=5)
+        for f in (self.proc.stdout, self.proc.stderr):
+            try:
+                f.close()
+            except Exception:
+                pass
 
     @property
     def running(self):
