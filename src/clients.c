@@ -142,11 +142,17 @@ wt_status client_build(const client_spec *sp, const scope_catalogue *cat, int64_
                 buf_adds(&sb, " ");
             buf_adds(&sb, cat->v[i].name);
         }
-    char id[CLIENT_ID_LEN + 1];
-    if (client_id_mint(id) != WT_OK) {
+    if (strcmp(auth, "private_key_jwt") == 0 && !json_is_object(sp->jwks)) {
+        buf_free(&sb);
+        snprintf(why, whylen, "private_key_jwt needs the client's public keys (jwks)");
+        return WT_INVALID;
+    }
+    char minted[CLIENT_ID_LEN + 1];
+    if (!sp->client_id && client_id_mint(minted) != WT_OK) {
         buf_free(&sb);
         return WT_ECRYPTO;
     }
+    const char *id = sp->client_id ? sp->client_id : minted;
     json_t *doc = json_object();
     json_object_set_new(doc, "client_id", json_string(id));
     json_object_set_new(doc, "client_id_issued_at", json_integer(now));
@@ -158,6 +164,8 @@ wt_status client_build(const client_spec *sp, const scope_catalogue *cat, int64_
     json_object_set_new(doc, "token_endpoint_auth_method", json_string(auth));
     json_object_set_new(doc, "scope", json_string(buf_cstr(&sb)));
     json_object_set_new(doc, "source", json_string(source_name(sp->source)));
+    if (sp->jwks)
+        json_object_set_new(doc, "jwks", json_deep_copy(sp->jwks));
     buf_free(&sb);
     if (!pub && strcmp(auth, "private_key_jwt") != 0)
         set_secret(doc, secret_out);

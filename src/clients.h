@@ -21,6 +21,8 @@ typedef struct {
     const char *token_auth;         /* NULL: client_secret_basic, or none when public */
     bool is_public;
     const char *scope;              /* NULL: the whole catalogue */
+    const json_t *jwks;             /* private_key_jwt: the client's public keys {"keys":[…]} */
+    const char *client_id;          /* NULL: mint "ocl_…"; a metadata-document URL for CIMD */
     enum client_source source;
 } client_spec;
 
