@@ -373,31 +373,28 @@ static int cmd_user_passwd(app *a, const opts *o, const struct command *cmd)
 
 /* ---------------------------------------------------------------- gc */
 
-struct gc_ctx {
-    gc_counts c;
-};
-
 static wt_status run_gc(store_txn *t, void *arg)
 {
-    return gc_batch(t, (int64_t)(now_us() / 1000000), 10000, &((struct gc_ctx *)arg)->c);
+    return gc_step(t, now_us() / 1000000, 10000, arg);
 }
 
 static int cmd_gc(app *a, const opts *o, const struct command *cmd)
 {
-    struct gc_ctx ctx = {0};
-    int rc = cli_open_store(a, false);
-    if (rc)
-        return rc;
-    do {
-        wt_status st = store_write_sync(a->st, run_gc, &ctx);
+    gc_state *s = calloc(1, sizeof *s);
+    int rc = s ? cli_open_store(a, false) : cli_fail(2, "out of memory");
+    while (rc == 0 && !gc_pass_done(s)) {
+        wt_status st = store_write_sync(a->st, run_gc, s);
         if (st != WT_OK)
-            return cli_store_fail(st, "gc");
-    } while (ctx.c.more);
-    return cli_print_json(json_pack("{s:{s:I, s:I, s:I, s:I}}", "purged", "codes",
-                                (json_int_t)ctx.c.codes, "access_tokens",
-                                (json_int_t)ctx.c.access, "refresh_tokens",
-                                (json_int_t)ctx.c.refresh, "sessions",
-                                (json_int_t)ctx.c.sessions));
+            rc = cli_store_fail(st, "gc");
+    }
+    if (rc == 0)
+        rc = cli_print_json(json_pack(
+            "{s:{s:I, s:I, s:I, s:I, s:I}}", "purged", "codes", (json_int_t)s->purged[GC_CODES],
+            "access_tokens", (json_int_t)s->purged[GC_ACCESS], "refresh_tokens",
+            (json_int_t)s->purged[GC_REFRESH], "sessions", (json_int_t)s->purged[GC_SESSIONS],
+            "jtis", (json_int_t)s->purged[GC_JTI]));
+    free(s);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- serve */

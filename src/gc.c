@@ -1,101 +1,124 @@
-/* gc.c — purges dead records in bounded batches (contract in gc.h). Used by `wattle gc` and
- * by the server's periodic purge through the store writer. */
+/* gc.c — bounded, resumable purge of dead records (contract in gc.h). Used by `wattle gc`
+ * (full passes) and by the server, which submits one step to the store writer every few
+ * seconds so the purge never blocks requests for long. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "gc.h"
 #include "records.h"
 
-struct victims {
-    uint8_t (*keys)[16];
-    size_t n, limit;
+static const store_db dbs[GC_NDB] = {STORE_DB_CODES, STORE_DB_ACCESS, STORE_DB_REFRESH,
+                                     STORE_DB_SESSIONS, STORE_DB_JTI};
+
+struct scan {
     store_txn *t;
-    store_db db;
+    int which;
     int64_t now;
+    size_t seen, limit;
+    uint8_t (*dead)[512];
+    size_t *dead_len, ndead;
+    uint8_t last[512];
+    size_t last_len;
 };
 
-static bool grant_alive(store_txn *t, const uint8_t grant[16])
+static bool grant_alive(store_txn *t, const uint8_t grant[GRANT_ID_LEN])
 {
     store_val v;
-    return store_get(t, STORE_DB_GRANTS, grant, 16, &v) == WT_OK;
+    return store_get(t, STORE_DB_GRANTS, grant, GRANT_ID_LEN, &v) == WT_OK;
 }
 
-static int pick(void *arg, store_val k, store_val v)
+static bool is_dead(struct scan *w, store_val v)
 {
-    struct victims *w = arg;
-    bool dead = false;
-    if (k.len != 16)
-        return 0;
-    switch (w->db) {
-    case STORE_DB_CODES: {
+    switch (w->which) {
+    case GC_CODES: {
         code_rec r;
-        dead = code_rec_decode(v.data, v.len, &r) != WT_OK || r.exp <= w->now;
-        break;
+        return code_rec_decode(v.data, v.len, &r) != WT_OK || r.exp <= w->now;
     }
-    case STORE_DB_ACCESS: {
+    case GC_ACCESS: {
         access_rec r;
-        dead = access_rec_decode(v.data, v.len, &r) != WT_OK || r.exp <= w->now ||
+        return access_rec_decode(v.data, v.len, &r) != WT_OK || r.exp <= w->now ||
                !grant_alive(w->t, r.grant);
-        break;
     }
-    case STORE_DB_REFRESH: {
+    case GC_REFRESH: {
         refresh_rec r;
-        dead = refresh_rec_decode(v.data, v.len, &r) != WT_OK || r.exp <= w->now ||
+        return refresh_rec_decode(v.data, v.len, &r) != WT_OK || r.exp <= w->now ||
                !grant_alive(w->t, r.grant);
-        break;
     }
-    case STORE_DB_SESSIONS: {
+    case GC_SESSIONS: {
         session_rec r;
-        dead = session_rec_decode(v.data, v.len, &r) != WT_OK || r.exp <= w->now;
-        break;
+        return session_rec_decode(v.data, v.len, &r) != WT_OK || r.exp <= w->now;
     }
-    default:
-        break;
+    case GC_JTI: { /* value: expiry, 8 bytes little-endian */
+        int64_t exp = 0;
+        if (v.len != 8)
+            return true;
+        for (int i = 7; i >= 0; i--)
+            exp = exp << 8 | ((const uint8_t *)v.data)[i];
+        return exp <= w->now;
     }
-    if (dead)
-        memcpy(w->keys[w->n++], k.data, 16);
-    return w->n >= w->limit;
+    }
+    return false;
 }
 
-static wt_status purge(store_txn *t, store_db db, int64_t now, size_t limit, uint64_t *count,
-                       bool *more)
+static int visit(void *arg, store_val k, store_val v)
 {
-    struct victims w = {.limit = limit, .t = t, .db = db, .now = now};
-    if (limit == 0) {
-        *more = true;
-        return WT_OK;
+    struct scan *w = arg;
+    if (k.len > 512)
+        return 0;
+    if (is_dead(w, v)) {
+        memcpy(w->dead[w->ndead], k.data, k.len);
+        w->dead_len[w->ndead++] = k.len;
     }
-    w.keys = malloc(limit * 16);
-    if (!w.keys)
-        return WT_NOMEM;
-    wt_status st = store_iter(t, db, NULL, 0, pick, &w);
-    for (size_t i = 0; st == WT_OK && i < w.n; i++)
-        st = store_del(t, db, w.keys[i], 16, NULL, 0);
-    if (st == WT_OK) {
-        *count += w.n;
-        if (w.n >= limit)
-            *more = true;
+    memcpy(w->last, k.data, k.len);
+    w->last_len = k.len;
+    return ++w->seen >= w->limit;
+}
+
+/* The smallest key after k: k followed by a zero byte. */
+static void successor(gc_state *s, int i, const uint8_t *k, size_t len)
+{
+    if (len >= sizeof s->next[i]) {
+        s->next_len[i] = 0; /* cannot happen for our keys; restart the scan */
+        return;
     }
-    free(w.keys);
+    memcpy(s->next[i], k, len);
+    s->next[i][len] = 0;
+    s->next_len[i] = len + 1;
+}
+
+wt_status gc_step(store_txn *t, int64_t now, size_t scan, gc_state *s)
+{
+    struct scan w = {.t = t, .now = now, .limit = scan};
+    w.dead = malloc(scan * sizeof *w.dead);
+    w.dead_len = malloc(scan * sizeof *w.dead_len);
+    wt_status st = w.dead && w.dead_len ? WT_OK : WT_NOMEM;
+    for (int i = 0; st == WT_OK && i < GC_NDB; i++) {
+        w.which = i;
+        w.seen = w.ndead = 0;
+        st = store_iter_from(t, dbs[i], s->next[i], s->next_len[i], visit, &w);
+        for (size_t d = 0; st == WT_OK && d < w.ndead; d++) {
+            wt_status r = store_del(t, dbs[i], w.dead[d], w.dead_len[d], NULL, 0);
+            if (r == WT_OK)
+                s->purged[i]++;
+            else if (r != WT_NOTFOUND)
+                st = r;
+        }
+        if (w.seen < scan) { /* reached the end: start over next time */
+            s->next_len[i] = 0;
+            s->wrapped[i] = true;
+        } else {
+            successor(s, i, w.last, w.last_len);
+        }
+    }
+    free(w.dead);
+    free(w.dead_len);
     return st;
 }
 
-wt_status gc_batch(store_txn *t, int64_t now, size_t limit, gc_counts *c)
+bool gc_pass_done(const gc_state *s)
 {
-    struct {
-        store_db db;
-        uint64_t *count;
-    } dbs[] = {{STORE_DB_CODES, &c->codes},
-               {STORE_DB_ACCESS, &c->access},
-               {STORE_DB_REFRESH, &c->refresh},
-               {STORE_DB_SESSIONS, &c->sessions}};
-    c->more = false;
-    for (size_t i = 0; i < sizeof dbs / sizeof *dbs; i++) {
-        uint64_t before = *dbs[i].count;
-        wt_status st = purge(t, dbs[i].db, now, limit, dbs[i].count, &c->more);
-        if (st != WT_OK)
-            return st;
-        limit -= (size_t)(*dbs[i].count - before);
-    }
-    return WT_OK;
+    for (int i = 0; i < GC_NDB; i++)
+        if (!s->wrapped[i])
+            return false;
+    return true;
 }

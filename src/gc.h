@@ -1,18 +1,27 @@
-/* gc.h — purging expired records: codes, access and refresh tokens (and those whose grant is
- * gone), sessions, used jtis. Bounded batches so no write transaction grows large and
- * requests are never blocked for long. */
+/* gc.h — purging dead records: expired codes, sessions and tokens, tokens whose grant is gone,
+ * expired private_key_jwt jtis. Every call scans a bounded number of records per database,
+ * resuming where the previous call stopped, so one purge step never holds the writer long. */
 #ifndef WATTLE_GC_H
 #define WATTLE_GC_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store.h"
 
-typedef struct {
-    uint64_t codes, access, refresh, sessions, jti;
-    bool more; /* the batch limit was reached: call again */
-} gc_counts;
+enum { GC_CODES, GC_ACCESS, GC_REFRESH, GC_SESSIONS, GC_JTI, GC_NDB };
 
-/* Deletes up to `limit` dead records in t (now in seconds), adding to *c. */
-wt_status gc_batch(store_txn *t, int64_t now, size_t limit, gc_counts *c);
+typedef struct {
+    uint64_t purged[GC_NDB];
+    uint8_t next[GC_NDB][512]; /* resume key per database */
+    size_t next_len[GC_NDB];
+    bool wrapped[GC_NDB];      /* the scan reached the end since the last reset */
+} gc_state;
+
+/* Scans up to `scan` records of each database from where *s left off and deletes the dead
+ * ones (now in seconds). A database whose scan reaches its end wraps to the start and sets
+ * wrapped. */
+wt_status gc_step(store_txn *t, int64_t now, size_t scan, gc_state *s);
+/* True once every database was scanned to its end (a full pass). */
+bool gc_pass_done(const gc_state *s);
 
 #endif

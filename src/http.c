@@ -16,8 +16,10 @@
 
 #include "http.h"
 #include "log.h"
+#include "gc.h"
 #include "metadata.h"
 #include "ratelimit.h"
+#include "token.h"
 
 enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_DELETE = 8, M_OPTIONS = 16, M_HEAD = 32 };
 #define M_ANY 0xff
@@ -62,6 +64,19 @@ struct http_job_ref {
     http_job *job;
 };
 
+/* The periodic purge: thread 0 submits one bounded gc step to the store writer every
+ * PURGE_MS, never two at once. */
+#define PURGE_MS 10000
+#define PURGE_SCAN 2000
+struct purger {
+    store_op op;
+    gc_state state;
+    atomic_bool busy;
+    h2o_timeout_t timeout;
+    h2o_timeout_entry_t entry;
+    app *a;
+};
+
 /* The server: everything http_serve sets up, shared read-only by the loop threads. */
 struct server {
     app *a;
@@ -71,6 +86,7 @@ struct server {
     SSL_CTX **ssl; /* per listen entry, NULL for plain */
     int *ports;    /* bound port per listen entry */
     atomic_int ready; /* threads whose listeners are bound */
+    struct purger purge;
 };
 
 http_thread *http_thread_of(h2o_req_t *req)
@@ -236,23 +252,56 @@ const char *http_header(h2o_req_t *req, const h2o_token_t *tok, const char *name
     return h2o_strdup(&req->pool, v.base, v.len).base;
 }
 
+/* True when addr (text) is inside "ADDR" or "ADDR/PREFIX" (IPv4 or IPv6). */
+static bool addr_in(const char *addr, const char *spec)
+{
+    unsigned char a[16], n[16];
+    char net[INET6_ADDRSTRLEN + 4];
+    const char *slash = strchr(spec, '/');
+    size_t nl = slash ? (size_t)(slash - spec) : strlen(spec);
+    if (nl >= sizeof net)
+        return false;
+    memcpy(net, spec, nl);
+    net[nl] = '\0';
+    int fam = strchr(net, ':') ? AF_INET6 : AF_INET;
+    if ((strchr(addr, ':') ? AF_INET6 : AF_INET) != fam || inet_pton(fam, addr, a) != 1 ||
+        inet_pton(fam, net, n) != 1)
+        return false;
+    int bits = fam == AF_INET ? 32 : 128;
+    int prefix = slash ? (int)strtol(slash + 1, NULL, 10) : bits;
+    if (prefix < 0 || prefix > bits)
+        return false;
+    int full = prefix / 8, rest = prefix % 8;
+    if (memcmp(a, n, (size_t)full) != 0)
+        return false;
+    unsigned char mask = (unsigned char)(0xff << (8 - rest));
+    return rest == 0 || (a[full] & mask) == (n[full] & mask);
+}
+
 static bool peer_trusted(app *a, const char *addr)
 {
     for (size_t i = 0; i < a->cfg.ntrusted_proxies; i++)
-        if (strcmp(a->cfg.trusted_proxies[i], addr) == 0)
+        if (addr_in(addr, a->cfg.trusted_proxies[i]))
             return true;
     return false;
 }
 
-const char *http_peer(h2o_req_t *req)
+/* The socket peer's address as text into buf. */
+static void socket_peer(h2o_req_t *req, char buf[INET6_ADDRSTRLEN])
 {
     struct sockaddr_storage ss;
-    char buf[INET6_ADDRSTRLEN] = "unknown";
+    snprintf(buf, INET6_ADDRSTRLEN, "unknown");
     socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
     if (sl && ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, sizeof buf);
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, INET6_ADDRSTRLEN);
     else if (sl && ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, sizeof buf);
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, INET6_ADDRSTRLEN);
+}
+
+const char *http_peer(h2o_req_t *req)
+{
+    char buf[INET6_ADDRSTRLEN];
+    socket_peer(req, buf);
     app *a = http_thread_of(req)->a;
     if (a->cfg.ntrusted_proxies && peer_trusted(a, buf)) {
         const char *xff = http_header(req, NULL, "x-forwarded-for", NULL);
@@ -296,13 +345,8 @@ bool http_is_https(h2o_req_t *req)
     app *a = http_thread_of(req)->a;
     if (!a->cfg.ntrusted_proxies)
         return false;
-    struct sockaddr_storage ss;
-    char buf[INET6_ADDRSTRLEN] = "";
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    if (sl && ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, sizeof buf);
-    else if (sl && ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, sizeof buf);
+    char buf[INET6_ADDRSTRLEN];
+    socket_peer(req, buf);
     const char *proto = http_header(req, NULL, "x-forwarded-proto", NULL);
     return peer_trusted(a, buf) && proto && strcasecmp(proto, "https") == 0;
 }
@@ -621,6 +665,30 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_accept(actx, sock);
 }
 
+static wt_status purge_run(store_txn *t, void *arg)
+{
+    return gc_step(t, now_us() / 1000000, PURGE_SCAN, arg);
+}
+
+static void purge_done(store_op *op, wt_status st)
+{
+    struct purger *p = H2O_STRUCT_FROM_MEMBER(struct purger, op, op);
+    if (st != WT_OK)
+        log_warn("purge step failed: %s", wt_status_str(st));
+    atomic_store(&p->busy, false);
+}
+
+static void on_purge_timer(h2o_timeout_entry_t *e)
+{
+    struct purger *p = H2O_STRUCT_FROM_MEMBER(struct purger, entry, e);
+    if (!atomic_exchange(&p->busy, true)) {
+        p->op = (store_op){.run = purge_run, .done = purge_done, .arg = &p->state};
+        store_submit(p->a->st, &p->op);
+    }
+    http_thread *t0 = H2O_STRUCT_FROM_MEMBER(struct server, purge, p)->threads;
+    h2o_timeout_link(t0->loop, &p->timeout, &p->entry);
+}
+
 static void *thread_main(void *arg)
 {
     http_thread *t = arg;
@@ -647,6 +715,11 @@ static void *thread_main(void *arg)
         t->listeners[i]->data = &actx[i];
         h2o_socket_read_start(t->listeners[i], on_accept);
     }
+    if (t->idx == 0) {
+        h2o_timeout_init(t->loop, &srv->purge.timeout, PURGE_MS);
+        srv->purge.entry.cb = on_purge_timer;
+        h2o_timeout_link(t->loop, &srv->purge.timeout, &srv->purge.entry);
+    }
     atomic_fetch_add(&srv->ready, 1);
     while (!atomic_load(&t->stop))
         h2o_evloop_run(t->loop, INT32_MAX);
@@ -658,6 +731,11 @@ static void *thread_main(void *arg)
             h2o_socket_close(t->listeners[i]);
             t->listeners[i] = NULL;
         }
+    if (t->idx == 0) {
+        if (h2o_timeout_is_linked(&srv->purge.entry))
+            h2o_timeout_unlink(&srv->purge.entry);
+        h2o_timeout_dispose(t->loop, &srv->purge.timeout);
+    }
     h2o_context_request_shutdown(&t->ctx);
     bool drained = false;
     for (int i = 0; i < 100; i++) { /* up to ~5 s */
@@ -722,7 +800,7 @@ static void setup_routes(struct server *srv)
 
 int http_serve(app *a)
 {
-    struct server srv = {.a = a};
+    struct server srv = {.a = a, .purge = {.a = a}};
     char err[512];
     int rc = 2;
     size_t nl = a->cfg.nlisten;
@@ -810,6 +888,8 @@ int http_serve(app *a)
         free(srv.threads[i].listeners);
     }
     free(srv.threads);
+    while (atomic_load(&srv.purge.busy)) /* its op lives in srv: wait for the writer */
+        usleep(1000);
     h2o_config_dispose(&srv.gc);
     rc = 0;
 out:

@@ -562,8 +562,10 @@ wt_status store_get(store_txn *t, store_db db, const void *key, size_t klen, sto
     return WT_OK;
 }
 
-wt_status store_iter(store_txn *t, store_db db, const void *prefix, size_t plen, store_iter_fn fn,
-                     void *arg)
+/* Walks db from the first key >= start (or the first key); with `filter`, only while keys
+ * begin with start. */
+static wt_status walk(store_txn *t, store_db db, const void *prefix, size_t plen, bool filter,
+                      store_iter_fn fn, void *arg)
 {
     MDB_cursor *c = NULL;
     wt_status st = WT_INVALID;
@@ -579,7 +581,7 @@ wt_status store_iter(store_txn *t, store_db db, const void *prefix, size_t plen,
     MDB_val k = {plen, (void *)prefix}, v = {0, NULL};
     rc = mdb_cursor_get(c, &k, &v, plen > 0 ? MDB_SET_RANGE : MDB_FIRST);
     while (rc == 0) {
-        if (plen > 0 && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
+        if (filter && plen > 0 && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
             break;
         store_val sk = {k.mv_data, k.mv_size}, sv = {v.mv_data, v.mv_size};
         if (fn(arg, sk, sv) != 0)
@@ -595,6 +597,18 @@ cleanup:
     if (c)
         mdb_cursor_close(c);
     return st;
+}
+
+wt_status store_iter(store_txn *t, store_db db, const void *prefix, size_t plen, store_iter_fn fn,
+                     void *arg)
+{
+    return walk(t, db, prefix, plen, true, fn, arg);
+}
+
+wt_status store_iter_from(store_txn *t, store_db db, const void *start, size_t slen,
+                          store_iter_fn fn, void *arg)
+{
+    return walk(t, db, start, slen, false, fn, arg);
 }
 
 /* ---- writes ---- */

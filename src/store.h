@@ -91,6 +91,11 @@ typedef int (*store_iter_fn)(void *arg, store_val key, store_val val);
 wt_status store_iter(store_txn *t, store_db db, const void *prefix, size_t plen, store_iter_fn fn,
                      void *arg);
 
+/* Like store_iter without a prefix filter: from the first key >= start (the first key when
+ * slen == 0) to the end, until fn stops it. For resumable scans such as the purge. */
+wt_status store_iter_from(store_txn *t, store_db db, const void *start, size_t slen,
+                          store_iter_fn fn, void *arg);
+
 /* ---- writes (write transactions only) ---- */
 #define STORE_NOOVERWRITE 1u /* WT_EXISTS when the key exists */
 #define STORE_APPEND 2u      /* hint: key sorts after every existing key (falls back if not) */

@@ -666,3 +666,271 @@ class WattleTestCase(unittest.TestCase):
         self.assertEqual(len(lines), 1, "expected a one-line message on stderr, got:\n" + stderr)
         for n in needles:
             self.assertIn(n, lines[0])
+
+
+# ---------------------------------------------------------------------------------- browser
+# (appended for the flow tests: test_flow, test_negative, test_lifecycle, test_interop)
+
+
+def _cookie_path_match(request_path, cookie_path):
+    """RFC 6265 §5.1.4 path-match."""
+    if request_path == cookie_path:
+        return True
+    if request_path.startswith(cookie_path):
+        return cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
+    return False
+
+
+def parse_set_cookie(value):
+    """One Set-Cookie header value -> (name, cookie value, {lower-case attribute: value or
+    True})."""
+    parts = [p.strip() for p in value.split(";")]
+    name, _, val = parts[0].partition("=")
+    attrs = {}
+    for p in parts[1:]:
+        if not p:
+            continue
+        k, eq, v = p.partition("=")
+        attrs[k.strip().lower()] = v.strip() if eq else True
+    return name.strip(), val.strip(), attrs
+
+
+class Browser:
+    """A minimal browser for the login + consent page (SPEC §4): a cookie jar keyed by name
+    that honours Path (and Max-Age=0 deletions), GET /oauth/authorize, the consent form (the
+    one with the decision buttons), and posting it back like a browser would. Never follows
+    redirects. `server` is a Server or an issuer URL."""
+
+    def __init__(self, server):
+        self.base = server.issuer if hasattr(server, "issuer") else server.rstrip("/")
+        self.cookies = {}        # name -> {"value", "path", "attrs"}
+        self.set_cookies = []    # every Set-Cookie header value received, in order
+
+    # -- cookies
+
+    def cookie_header(self, path):
+        pairs = ["%s=%s" % (n, c["value"]) for n, c in sorted(self.cookies.items())
+                 if _cookie_path_match(path, c["path"])]
+        return "; ".join(pairs) or None
+
+    def _absorb(self, resp, request_path):
+        for v in resp.headers.get_all("Set-Cookie"):
+            self.set_cookies.append(v)
+            name, val, attrs = parse_set_cookie(v)
+            path = attrs.get("path")
+            if not isinstance(path, str) or not path.startswith("/"):
+                path = request_path.rsplit("/", 1)[0] or "/"   # RFC 6265 default-path
+            max_age = attrs.get("max-age")
+            if isinstance(max_age, str) and max_age.lstrip("-").isdigit() and int(max_age) <= 0:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = {"value": val, "path": path, "attrs": attrs}
+
+    def cookie(self, name):
+        c = self.cookies.get(name)
+        return c["value"] if c else None
+
+    def last_set_cookie(self, name):
+        """The attributes of the last Set-Cookie for name, or None."""
+        for v in reversed(self.set_cookies):
+            n, _, attrs = parse_set_cookie(v)
+            if n == name:
+                return attrs
+        return None
+
+    # -- requests
+
+    def request(self, method, path, headers=None, body=None, **kw):
+        """path is a path (with query) on the server, or an absolute URL on it."""
+        if path.startswith("http://") or path.startswith("https://"):
+            url = path
+            path = urllib.parse.urlsplit(url).path or "/"
+        else:
+            url = self.base + path
+            path = urllib.parse.urlsplit(path).path or "/"
+        h = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        ch = self.cookie_header(path)
+        if ch:
+            h.append(("Cookie", ch))
+        r = request(method, url, headers=h, body=body, **kw)
+        self._absorb(r, path)
+        return r
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post_form(self, path, fields, **kw):
+        return self.request("POST", path, headers=[("Content-Type",
+                                                    "application/x-www-form-urlencoded")],
+                            body=form_encode(fields), **kw)
+
+    def authorize(self, params, path="/oauth/authorize", method="GET"):
+        """GET (or POST) the authorization endpoint with params (dict or list of pairs)."""
+        items = params.items() if isinstance(params, dict) else params
+        q = urllib.parse.urlencode([(k, v) for k, v in items if v is not None])
+        if method == "POST":
+            return self.post_form(path, urllib.parse.parse_qsl(q, keep_blank_values=True))
+        return self.get(path + ("?" + q if q else ""))
+
+    # -- the page
+
+    @staticmethod
+    def consent_forms(page):
+        text = page.text if hasattr(page, "text") else page
+        return [f for f in parse_forms(text)
+                if any(b.get("name") == "decision" for b in f["buttons"])]
+
+    @staticmethod
+    def consent_form(page):
+        """The one form with the decision buttons (AssertionError if not exactly one)."""
+        forms = Browser.consent_forms(page)
+        if len(forms) != 1:
+            raise AssertionError("expected exactly one form with decision buttons, found %d in:\n%s"
+                                 % (len(forms), (page.text if hasattr(page, "text") else page)[:3000]))
+        return forms[0]
+
+    @staticmethod
+    def logout_form(page):
+        text = page.text if hasattr(page, "text") else page
+        forms = [f for f in parse_forms(text) if (f["action"] or "").split("?")[0].endswith("/logout")]
+        return forms[0] if forms else None
+
+    def submit(self, page, decision="allow", username=None, password=None, override=None,
+               drop=(), path=None):
+        """Posts the consent form of page (a Response or HTML) with decision, the credentials
+        when the form asks for them (or when given), override {name: value} replacing or
+        adding fields, and the fields in drop left out."""
+        form = self.consent_form(page)
+        fields = []
+        names = set()
+        for k, v in form_fields(form):
+            names.add(k)
+            if k == "username" and username is not None:
+                v = username
+            elif k == "password" and password is not None:
+                v = password
+            fields.append((k, v))
+        if username is not None and "username" not in names:
+            fields.append(("username", username))
+        if password is not None and "password" not in names:
+            fields.append(("password", password))
+        if override:
+            fields = [(k, v) for k, v in fields if k not in override]
+            fields += list(override.items())
+        fields = [(k, v) for k, v in fields if k not in drop]
+        if decision is not None:
+            fields.append(("decision", decision))
+        return self.post_form(path or form["action"] or "/oauth/authorize", fields)
+
+    def logout(self, page):
+        """Posts the "Not you?" form of page."""
+        form = self.logout_form(page)
+        if form is None:
+            raise AssertionError("the page has no logout form")
+        return self.post_form(form["action"], form_fields(form))
+
+
+# ---------------------------------------------------------------------------------- flow helpers
+
+
+def add_user(data_dir, name, password, **kw):
+    """`wattle user add NAME --password-stdin` (must succeed); returns its JSON."""
+    return cli_json(data_dir, "user", "add", name, "--password-stdin", stdin=password + "\n", **kw)
+
+
+def add_client(data_dir, name, redirect_uris=(), public=False, grant_types=(), scope=None,
+               extra=(), **kw):
+    """`wattle client add` (must succeed); returns its JSON (client_id, client_secret, ...)."""
+    args = ["client", "add", "--name", name]
+    for u in redirect_uris:
+        args += ["--redirect-uri", u]
+    if public:
+        args.append("--public")
+    for g in grant_types:
+        args += ["--grant-type", g]
+    if scope is not None:
+        args += ["--scope", scope]
+    args += list(extra)
+    return cli_json(data_dir, *args, **kw)
+
+
+def token_info(data_dir, token, **kw):
+    """`wattle token info -` with the token on stdin; returns its JSON."""
+    return cli_json(data_dir, "token", "info", "-", stdin=token + "\n", **kw)
+
+
+def authorize_params(client_id, redirect_uri=None, challenge=None, scope=None, state=None,
+                     **extra):
+    """The parameters of an authorization request (response_type=code, S256)."""
+    p = [("response_type", "code"), ("client_id", client_id)]
+    if redirect_uri is not None:
+        p.append(("redirect_uri", redirect_uri))
+    if scope is not None:
+        p.append(("scope", scope))
+    if state is not None:
+        p.append(("state", state))
+    if challenge is not None:
+        p += [("code_challenge", challenge), ("code_challenge_method", "S256")]
+    p += [(k, v) for k, v in extra.items() if v is not None]
+    return p
+
+
+def obtain_code(server, client_id, redirect_uri, username, password, scope=None, state=None,
+                browser=None, extra=None):
+    """Runs the browser side of the flow (login + allow, or the stored-grant shortcut).
+    Returns a dict: code, verifier, challenge, params (the redirect's query, first values),
+    response (the final redirect), browser."""
+    b = browser or Browser(server)
+    verifier, challenge = pkce_pair()
+    state = state if state is not None else secrets.token_urlsafe(12)
+    r = b.authorize(authorize_params(client_id, redirect_uri, challenge, scope, state,
+                                     **(extra or {})))
+    if r.status == 200:
+        r = b.submit(r, "allow", username=username, password=password)
+    if r.status not in (302, 303):
+        raise AssertionError("authorization did not redirect: %r" % r)
+    loc = r.headers.get("Location")
+    q = {k: v[0] for k, v in query_params(loc).items()}
+    if "code" not in q:
+        raise AssertionError("no code in the redirect %r" % loc)
+    return {"code": q["code"], "verifier": verifier, "challenge": challenge, "params": q,
+            "location": loc, "response": r, "browser": b, "state": state}
+
+
+def redeem_code(server, client_id, secret, code, verifier, redirect_uri=None, json_body=False,
+                extra=None):
+    """The token request for a code: Basic auth when secret is given, else client_id alone."""
+    fields = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
+    if redirect_uri is not None:
+        fields["redirect_uri"] = redirect_uri
+    if secret is None:
+        fields["client_id"] = client_id
+    fields.update(extra or {})
+    auth = (client_id, secret) if secret is not None else None
+    if json_body:
+        return post_json(server.url("/oauth/token"), fields, auth=auth)
+    return post_form(server.url("/oauth/token"), fields, auth=auth)
+
+
+def refresh_request(server, client_id, secret, refresh_token, scope=None, json_body=False):
+    fields = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    if scope is not None:
+        fields["scope"] = scope
+    if secret is None:
+        fields["client_id"] = client_id
+    auth = (client_id, secret) if secret is not None else None
+    if json_body:
+        return post_json(server.url("/oauth/token"), fields, auth=auth)
+    return post_form(server.url("/oauth/token"), fields, auth=auth)
+
+
+def revoke_request(server, client_id, secret, token, hint=None, json_body=False):
+    fields = {"token": token}
+    if hint:
+        fields["token_type_hint"] = hint
+    if secret is None:
+        fields["client_id"] = client_id
+    auth = (client_id, secret) if secret is not None else None
+    if json_body:
+        return post_json(server.url("/oauth/revoke"), fields, auth=auth)
+    return post_form(server.url("/oauth/revoke"), fields, auth=auth)

@@ -412,6 +412,15 @@ class ShutdownTest(WattleTestCase):
         server.stop()  # asserts exit status 0 and no sanitizer report
         self.assertLess(server.stop_seconds, 5)
 
+    def test_sigterm_right_after_start(self):
+        # The issuer line means "ready": a SIGTERM sent at once must still be a clean stop
+        # (every thread must block the signal, not only the ones started after the line).
+        for i in range(5):
+            with self.subTest(round=i):
+                server = self.make_server(data_dir=os.path.join(self.tmp, "data%d" % i))
+                server.start()
+                server.stop()
+
     def test_sigterm_with_idle_keepalive_connection(self):
         server = self.start_server()
         conn = server.connection()
