@@ -4,6 +4,8 @@
  * I/O errors. `serve` wires the store, the workers and the HTTP server together. */
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include "crypto.h"
 #include "gc.h"
 #include "http.h"
+#include "keys.h"
 #include "log.h"
 #include "metadata.h"
 #include "secrets.h"
@@ -401,11 +404,20 @@ static int cmd_gc(app *a, const opts *o, const struct command *cmd)
 
 static int cmd_serve(app *a, const opts *o, const struct command *cmd)
 {
+    /* Block the stop signals before any thread exists, so every thread inherits the mask and
+     * http_serve's sigwait receives them (PLATFORM.md §1). */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     int rc = cli_open_store(a, false);
     if (rc)
         return rc;
     if (secret_ensure(a->st, "cookie_key", a->cookie_key, sizeof a->cookie_key) != WT_OK)
         return cli_fail(2, "cannot read or create the server secrets in %s", a->cfg.data_dir);
+    if (keys_ensure(a->st, now_us() / 1000000) != WT_OK || !(a->keys = keyring_cache_new()))
+        return cli_fail(2, "cannot read or create the signing keys in %s", a->cfg.data_dir);
     a->hashers = workers_new(a->cfg.threads > 1 ? a->cfg.threads : 2);
     a->login_throttle = throttle_new(a->cfg.login_throttle.per_user_address,
                                      a->cfg.login_throttle.per_address,
@@ -421,6 +433,8 @@ static int cmd_serve(app *a, const opts *o, const struct command *cmd)
     a->login_throttle = NULL;
     ratelimit_free(a->limits);
     a->limits = NULL;
+    keyring_cache_free(a->keys);
+    a->keys = NULL;
     return rc;
 }
 
@@ -455,6 +469,9 @@ static const struct command commands[] = {
      "what the store knows of a token (- reads it from standard input)"},
     {"token", "revoke", cmd_token_revoke, 0, 1, "token revoke TOKEN|-",
      "revoke a token's whole grant, as the revocation endpoint would"},
+    {"keys", "list", cmd_keys_list, 0, 0, "keys list", "list the server's signing keys (public data only)"},
+    {"keys", "rotate", cmd_keys_rotate, 0, 0, "keys rotate",
+     "make a new active signing key; the old one stays published until what it signed expires"},
     {"gc", NULL, cmd_gc, 0, 0, "gc", "purge expired codes, tokens and sessions"},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
@@ -613,21 +630,24 @@ int cli_main(int argc, char **argv)
     }
     if (!c && group_known) {
         bool help = argc > 2 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0);
-        FILE *f = help ? stdout : stderr;
-        if (!help)
-            fprintf(stderr, "wattle: %s needs a subcommand%s%s\n", argv[1],
-                    argc > 2 ? ", not " : "", argc > 2 ? argv[2] : "");
-        fprintf(f, "usage:\n");
+        char subs[256] = "";
+        size_t n = 0;
         for (size_t i = 0; i < NCOMMANDS; i++)
             if (strcmp(argv[1], commands[i].group) == 0)
-                fprintf(f, "  wattle %s\n", commands[i].usage);
-        return help ? 0 : 1;
+                n += (size_t)snprintf(subs + n, sizeof subs - n, "%s%s", n ? ", " : "",
+                                      commands[i].name);
+        if (!help)
+            return cli_fail(1, "%s %s%s: choose one of %s (see: wattle %s --help)", argv[1],
+                            argc > 2 ? "has no subcommand " : "needs a subcommand",
+                            argc > 2 ? argv[2] : "", subs, argv[1]);
+        printf("usage:\n");
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            if (strcmp(argv[1], commands[i].group) == 0)
+                printf("  wattle %-40s %s\n", commands[i].usage, commands[i].summary);
+        return 0;
     }
-    if (!c) {
-        fprintf(stderr, "wattle: unknown command '%s'\n\n", argv[1]);
-        usage(stderr);
-        return 1;
-    }
+    if (!c)
+        return cli_fail(1, "unknown command '%s' (see: wattle --help)", argv[1]);
     opts o = {0};
     int rc = parse_opts(argc, argv, c->name ? 3 : 2, c, &o);
     if (rc)

@@ -86,6 +86,7 @@ struct server {
     SSL_CTX **ssl; /* per listen entry, NULL for plain */
     int *ports;    /* bound port per listen entry */
     atomic_int ready; /* threads whose listeners are bound */
+    atomic_bool bind_failed;
     struct purger purge;
 };
 
@@ -624,7 +625,7 @@ static void on_stop(h2o_multithread_receiver_t *rx, h2o_linklist_t *msgs)
 
 /* Binds host:port with SO_REUSEPORT so every loop thread can own a socket on it. Returns the
  * fd or -1 (errno set). *bound gets the port actually bound. */
-static int bind_listener(const char *host, int port, int *bound)
+static int bind_listener(const char *host, int port, bool reuseport, int *bound)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -637,7 +638,7 @@ static int bind_listener(const char *host, int port, int *bound)
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) ||
         bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
         int e = errno;
         if (fd >= 0)
@@ -705,10 +706,11 @@ static void *thread_main(void *arg)
         actx[i].hosts = srv->gc.hosts;
         actx[i].ssl_ctx = srv->ssl[i];
         const config_listen *l = &t->a->cfg.listen[i];
-        int bound, fd = bind_listener(l->host, srv->ports[i], &bound);
+        int bound, fd = bind_listener(l->host, srv->ports[i], true, &bound);
         if (fd < 0) {
-            log_error("thread %d: cannot bind %s:%d: %s", t->idx, l->host, srv->ports[i],
+            log_error("thread %d: cannot listen on %s:%d: %s", t->idx, l->host, srv->ports[i],
                       strerror(errno));
+            atomic_store(&srv->bind_failed, true);
             continue;
         }
         t->listeners[i] = h2o_evloop_socket_create(t->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
@@ -738,7 +740,7 @@ static void *thread_main(void *arg)
     }
     h2o_context_request_shutdown(&t->ctx);
     bool drained = false;
-    for (int i = 0; i < 100; i++) { /* up to ~5 s */
+    for (int i = 0; i < 40; i++) { /* up to ~2 s: idle HTTP/1 keep-alives never finish */
         h2o_evloop_run(t->loop, 50);
         if (h2o_linklist_is_empty(&t->ctx.http1._conns) &&
             h2o_linklist_is_empty(&t->ctx.http2._conns) && t->pending_jobs == 0) {
@@ -811,10 +813,11 @@ int http_serve(app *a)
         goto out;
     for (size_t i = 0; i < nl; i++)
         probe[i] = -1;
-    /* Bind once here to learn ports (":0") and report failures before anything starts. */
+    /* Bind once here, exclusively (no SO_REUSEPORT, so a port another server holds fails),
+     * to learn ports (":0") and report failures before anything starts. */
     for (size_t i = 0; i < nl; i++) {
         const config_listen *l = &a->cfg.listen[i];
-        probe[i] = bind_listener(l->host, l->port, &srv.ports[i]);
+        probe[i] = bind_listener(l->host, l->port, false, &srv.ports[i]);
         if (probe[i] < 0) {
             fprintf(stderr, "wattle: cannot listen on %s: %s (is another server using it? pick "
                             "another with --listen HOST:PORT)\n",
@@ -851,6 +854,12 @@ int http_serve(app *a)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Release the probes; the loop threads bind the same ports with SO_REUSEPORT, so the
+     * kernel spreads connections over them. */
+    for (size_t i = 0; i < nl; i++) {
+        close(probe[i]);
+        probe[i] = -1;
+    }
     srv.nthreads = a->cfg.threads;
     srv.threads = calloc((size_t)srv.nthreads, sizeof *srv.threads);
     for (int i = 0; i < srv.nthreads; i++) {
@@ -861,18 +870,19 @@ int http_serve(app *a)
         t->listeners = calloc(nl, sizeof *t->listeners);
         pthread_create(&t->tid, NULL, thread_main, t);
     }
-    /* The probe sockets share the port with the threads' sockets; once every thread listens,
-     * close them so the kernel spreads connections over the threads only. */
     while (atomic_load(&srv.ready) < srv.nthreads)
         usleep(1000);
-    for (size_t i = 0; i < nl; i++) {
-        close(probe[i]);
-        probe[i] = -1;
+    if (atomic_load(&srv.bind_failed)) {
+        fprintf(stderr, "wattle: cannot listen on every configured address (see above)\n");
+        kill(getpid(), SIGTERM); /* stop the threads through the normal path */
+        rc = 2;
+    } else {
+        printf("%s\n", a->cfg.issuer);
+        fflush(stdout);
+        log_info("wattle serving %s with %d threads (data in %s)", a->cfg.issuer, srv.nthreads,
+                 a->cfg.data_dir);
+        rc = 0;
     }
-    printf("%s\n", a->cfg.issuer);
-    fflush(stdout);
-    log_info("wattle serving %s with %d threads (data in %s)", a->cfg.issuer, srv.nthreads,
-             a->cfg.data_dir);
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -891,7 +901,6 @@ int http_serve(app *a)
     while (atomic_load(&srv.purge.busy)) /* its op lives in srv: wait for the writer */
         usleep(1000);
     h2o_config_dispose(&srv.gc);
-    rc = 0;
 out:
     for (size_t i = 0; probe && i < nl; i++)
         if (probe[i] >= 0)
