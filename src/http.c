@@ -739,6 +739,9 @@ static void *thread_main(void *arg)
         h2o_timeout_dispose(t->loop, &srv->purge.timeout);
     }
     h2o_context_request_shutdown(&t->ctx);
+    /* HTTP/1 has no shutdown hook: expire the idle keep-alive timer now, so idle connections
+     * close at the next loop turn (responses being sent are not under that timer). */
+    t->ctx.http1.req_timeout.timeout = 0;
     bool drained = false;
     for (int i = 0; i < 40; i++) { /* up to ~2 s: idle HTTP/1 keep-alives never finish */
         h2o_evloop_run(t->loop, 50);
@@ -748,6 +751,7 @@ static void *thread_main(void *arg)
             break;
         }
     }
+    t->drained = drained;
     if (drained) {
         if (h2o_timeout_is_linked(&t->ctx.http2._graceful_shutdown_timeout))
             h2o_timeout_unlink(&t->ctx.http2._graceful_shutdown_timeout);
@@ -897,10 +901,13 @@ int http_serve(app *a)
         pthread_join(srv.threads[i].tid, NULL);
         free(srv.threads[i].listeners);
     }
-    free(srv.threads);
     while (atomic_load(&srv.purge.busy)) /* its op lives in srv: wait for the writer */
         usleep(1000);
-    h2o_config_dispose(&srv.gc);
+    h2o_config_dispose(&srv.gc); /* before any loop goes (PLATFORM.md §1) */
+    for (int i = 0; i < srv.nthreads; i++)
+        if (srv.threads[i].drained)
+            h2o_evloop_destroy(srv.threads[i].loop);
+    free(srv.threads);
 out:
     for (size_t i = 0; probe && i < nl; i++)
         if (probe[i] >= 0)

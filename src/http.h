@@ -27,6 +27,7 @@ typedef struct http_thread {
     store_reader *reader;
     atomic_bool stop;
     size_t pending_jobs;
+    bool drained; /* shut down cleanly: its loop may be destroyed */
     pthread_t tid;
 } http_thread;
 
@@ -117,6 +118,11 @@ int http_gateway(http_thread *t, h2o_req_t *req, size_t res);
 /* Registers one pathconf per resource with an upstream (gateway check + h2o proxy) on host;
  * called by http.c before the catch-all "/" pathconf. */
 void http_gateway_register(app *a, h2o_hostconf_t *host);
+/* A resource at "/" with an upstream cannot have a pathconf of its own (it would shadow every
+ * endpoint): http.c calls this on its catch-all "/" pathconf right after creating the router
+ * handler, which registers the proxy behind it; http_gateway then returns -1 for accepted
+ * requests to pass them on. No-op without such a resource. */
+void http_gateway_register_root(app *a, h2o_pathconf_t *root);
 /* http_register.c: RFC 7591 / RFC 7592 */
 int http_register(http_thread *t, h2o_req_t *req);
 int http_register_manage(http_thread *t, h2o_req_t *req);

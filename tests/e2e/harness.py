@@ -170,6 +170,10 @@ def cli_json(data_dir, *args, **kw):
 # ---------------------------------------------------------------------------------- server
 
 
+class ServerExited(AssertionError):
+    """`wattle serve` exited before printing its issuer line."""
+
+
 class Server:
     """`wattle serve --listen 127.0.0.1:0 --data-dir DIR [-c DIR/config.json] ARGS...`.
 
@@ -231,7 +235,13 @@ class Server:
                         pass
                     break
         if first is None or first is EOFError:
+            if first is EOFError:  # stdout closed: the process is exiting
+                try:
+                    self.proc.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    pass
             code = self.proc.poll()
+            exited = code is not None
             if code is None:
                 self.proc.kill()
                 code = self.proc.wait()
@@ -242,7 +252,8 @@ class Server:
             self.exit_code = code
             err = self.stderr_text()
             check_sanitizers("wattle serve", err)
-            raise AssertionError("wattle serve %s; stderr:\n%s" % (why, err))
+            raise (ServerExited if exited else AssertionError)(
+                "wattle serve %s; stderr:\n%s" % (why, err))
         self.issuer = first.rstrip("\r\n")
         u = urllib.parse.urlsplit(self.issuer)
         self.scheme, self.host, self.port = u.scheme, u.hostname, u.port
@@ -648,17 +659,24 @@ class WattleTestCase(unittest.TestCase):
     def run_serve(self, config=None, args=(), listen="127.0.0.1:0", data_dir=None, timeout=10,
                   env=None):
         """Runs `wattle serve` expecting it to exit by itself (start-up errors). Returns
-        (exit code, stdout, stderr). If it starts serving instead, it is stopped and the test
-        fails."""
-        argv = ["serve"]
-        if listen is not None:
-            argv += ["--listen", listen]
-        if config is not None:
-            # a dict is written to self.tmp/config.json; a str is the path of a config file
-            argv += ["-c", write_config(self.tmp, config) if isinstance(config, dict) else config]
-        argv += list(args)
-        return cli(data_dir or self.data_dir, *argv, cwd=self.tmp, env=env,
-                   timeout=timeout * SLOW)
+        (exit code, stdout, stderr). config: a dict (written to self.tmp/config.json) or the
+        path of a config file. If the server starts serving instead (prints an issuer), it is
+        stopped and the test fails at once."""
+        extra = list(args)
+        if isinstance(config, str):
+            extra = ["-c", config] + extra
+            config = None
+        s = Server(self.tmp, config=config, args=extra, data_dir=data_dir or self.data_dir,
+                   listen=listen, env=env, start_timeout=timeout * SLOW)
+        try:
+            s.start()
+        except ServerExited:
+            return s.exit_code, s.stdout_text(), s.stderr_text()
+        try:
+            s.stop(expect_status=None)
+        finally:
+            raise AssertionError("wattle serve %s started serving (issuer %s) instead of failing; "
+                                 "stderr:\n%s" % (" ".join(s.argv[2:]), s.issuer, s.stderr_text()))
 
     def assertOneLineError(self, stderr, *needles):
         """stderr is exactly one non-empty line, containing every needle."""
@@ -934,3 +952,39 @@ def revoke_request(server, client_id, secret, token, hint=None, json_body=False)
     if json_body:
         return post_json(server.url("/oauth/revoke"), fields, auth=auth)
     return post_form(server.url("/oauth/revoke"), fields, auth=auth)
+
+
+class SharedServerTestCase(WattleTestCase):
+    """One server for the whole class (server_config: its config dict or None), started in
+    setUpClass and stopped (and checked for sanitizer reports) in tearDownClass. Subclasses
+    register users and clients in setUpStore() (a classmethod; cls.server, cls.dd set)."""
+
+    server_config = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.class_tmp = tempfile.mkdtemp(prefix="wattle-e2e-class-")
+        cls.server = Server(cls.class_tmp, config=cls.server_config)
+        try:
+            cls.server.start()
+            cls.dd = cls.server.data_dir
+            cls.setUpStore()
+        except BaseException:
+            try:
+                cls.server.stop()
+            finally:
+                shutil.rmtree(cls.class_tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def setUpStore(cls):
+        pass
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop()
+        finally:
+            shutil.rmtree(cls.class_tmp, ignore_errors=True)
+            super().tearDownClass()
