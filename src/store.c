@@ -181,7 +181,7 @@ static wt_status prepare_dir(const char *dir, bool readonly, char *err, size_t e
     struct stat st;
     if (stat(dir, &st) == 0) {
         if (!S_ISDIR(st.st_mode)) {
-            set_err(err, errlen, "wattle: data directory %s is not a directory; " DIR_HINT, dir);
+            set_err(err, errlen, "data directory %s is not a directory; " DIR_HINT, dir);
             return WT_EIO;
         }
         if (st.st_mode & 077)
@@ -196,19 +196,19 @@ static wt_status prepare_dir(const char *dir, bool readonly, char *err, size_t e
             return WT_OK;
         e = errno;
         set_err(err, errlen,
-                "wattle: cannot create data directory %s: %s; check that its parent exists and "
+                "cannot create data directory %s: %s; check that its parent exists and "
                 "is writable by the user running wattle",
                 dir, strerror(e));
         return e == EACCES || e == EPERM || e == EROFS ? WT_LOCKED : WT_EIO;
     }
     if (e == ENOENT) {
         set_err(err, errlen,
-                "wattle: data directory %s does not exist; start wattle once (not read-only) to "
+                "data directory %s does not exist; start wattle once (not read-only) to "
                 "create it",
                 dir);
         return WT_EIO;
     }
-    set_err(err, errlen, "wattle: cannot open data directory %s: %s; " DIR_HINT, dir, strerror(e));
+    set_err(err, errlen, "cannot open data directory %s: %s; " DIR_HINT, dir, strerror(e));
     return e == EACCES || e == EPERM ? WT_LOCKED : WT_EIO;
 }
 
@@ -222,11 +222,11 @@ static wt_status open_env(store *s, const char *dir, char *err, size_t errlen)
     if (rc == 0)
         rc = mdb_env_set_maxreaders(s->env, MAX_READERS);
     if (rc != 0) {
-        set_err(err, errlen, "wattle: cannot set up the store for %s: %s", dir, mdb_strerror(rc));
+        set_err(err, errlen, "cannot set up the store for %s: %s", dir, mdb_strerror(rc));
         return WT_ESTORE;
     }
     if (mdb_env_get_maxkeysize(s->env) < STORE_MAX_KEY) {
-        set_err(err, errlen, "wattle: this LMDB build allows keys of only %d bytes",
+        set_err(err, errlen, "this LMDB build allows keys of only %d bytes",
                 mdb_env_get_maxkeysize(s->env));
         return WT_ESTORE;
     }
@@ -241,25 +241,25 @@ static wt_status open_env(store *s, const char *dir, char *err, size_t errlen)
     case EAGAIN:
     case EBUSY:
         set_err(err, errlen,
-                "wattle: cannot open the store in %s: %s; " DIR_HINT " (even read-only use "
+                "cannot open the store in %s: %s; " DIR_HINT " (even read-only use "
                 "needs write access to %s/lock.mdb)",
                 dir, mdb_strerror(rc), dir);
         return WT_LOCKED;
     case ENOENT:
         set_err(err, errlen,
-                "wattle: data directory %s holds no store (data.mdb missing); start wattle once "
+                "data directory %s holds no store (data.mdb missing); start wattle once "
                 "(not read-only) to create it",
                 dir);
         return WT_EIO;
     case MDB_INVALID:
     case MDB_VERSION_MISMATCH:
         set_err(err, errlen,
-                "wattle: %s does not hold a store this build can read (%s); point data_dir at "
+                "%s does not hold a store this build can read (%s); point data_dir at "
                 "a wattle data directory",
                 dir, mdb_strerror(rc));
         return WT_ESTORE;
     default:
-        set_err(err, errlen, "wattle: cannot open the store in %s: %s; " DIR_HINT, dir,
+        set_err(err, errlen, "cannot open the store in %s: %s; " DIR_HINT, dir,
                 mdb_strerror(rc));
         return rc > 0 ? WT_EIO : WT_ESTORE;
     }
@@ -279,7 +279,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
         goto lmdb_error;
     for (int i = 0; i < STORE_DB_COUNT; i++) {
         if (!db_names[i]) { /* a NULL name would open LMDB's main database */
-            set_err(err, errlen, "wattle: store database %d has no name (a bug)", i);
+            set_err(err, errlen, "store database %d has no name (a bug)", i);
             goto cleanup;
         }
         unsigned flags = i == STORE_DB_INDEX ? MDB_DUPSORT : 0;
@@ -288,7 +288,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
         rc = mdb_dbi_open(txn, db_names[i], flags, &s->dbi[i]);
         if (rc == MDB_NOTFOUND) {
             set_err(err, errlen,
-                    "wattle: data directory %s has no \"%s\" database (not initialised, or not "
+                    "data directory %s has no \"%s\" database (not initialised, or not "
                     "a wattle store); start wattle once (not read-only) to create it",
                     dir, db_names[i]);
             goto cleanup;
@@ -303,7 +303,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
     rc = mdb_get(txn, s->dbi[STORE_DB_META], &key, &val);
     if (rc == MDB_NOTFOUND && s->readonly) {
         set_err(err, errlen,
-                "wattle: data directory %s has no schema record; start wattle once (not "
+                "data directory %s has no schema record; start wattle once (not "
                 "read-only) to initialise it",
                 dir);
         goto cleanup;
@@ -324,7 +324,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
     } else {
         if (val.mv_size != 4) {
             set_err(err, errlen,
-                    "wattle: data directory %s has a malformed schema record (%zu bytes); it is "
+                    "data directory %s has a malformed schema record (%zu bytes); it is "
                     "not a wattle store or it is damaged",
                     dir, val.mv_size);
             goto cleanup;
@@ -334,7 +334,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
                      (uint32_t)p[3] << 24;
         if (v > STORE_SCHEMA_VERSION) {
             set_err(err, errlen,
-                    "wattle: data directory %s has schema version %u, newer than this binary's "
+                    "data directory %s has schema version %u, newer than this binary's "
                     "%u; upgrade wattle",
                     dir, (unsigned)v, (unsigned)STORE_SCHEMA_VERSION);
             st = WT_SCHEMA;
@@ -343,7 +343,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
         if (v < STORE_SCHEMA_VERSION) {
             /* No older schema exists yet: migrations would go here. */
             set_err(err, errlen,
-                    "wattle: data directory %s has schema version %u, which this binary (%u) "
+                    "data directory %s has schema version %u, which this binary (%u) "
                     "cannot upgrade",
                     dir, (unsigned)v, (unsigned)STORE_SCHEMA_VERSION);
             st = WT_SCHEMA;
@@ -361,7 +361,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
     goto cleanup;
 
 lmdb_error:
-    set_err(err, errlen, "wattle: cannot open the store in %s (%s): %s", dir, what,
+    set_err(err, errlen, "cannot open the store in %s (%s): %s", dir, what,
             mdb_strerror(rc));
     st = rc > 0 ? WT_EIO : WT_ESTORE; /* an errno value, or LMDB's own error */
 cleanup:
@@ -407,19 +407,19 @@ wt_status store_open(store **out, const char *dir, bool readonly, char *err, siz
 
     set_err(err, errlen, "%s", "");
     if (!out || !dir || !*dir) {
-        set_err(err, errlen, "wattle: no data directory given");
+        set_err(err, errlen, "no data directory given");
         goto cleanup;
     }
     *out = NULL;
     st = WT_NOMEM;
     s = calloc(1, sizeof *s);
     if (!s) {
-        set_err(err, errlen, "wattle: out of memory opening the store in %s", dir);
+        set_err(err, errlen, "out of memory opening the store in %s", dir);
         goto cleanup;
     }
     s->readonly = readonly;
     if (!init_locks(s)) {
-        set_err(err, errlen, "wattle: cannot create the store's locks");
+        set_err(err, errlen, "cannot create the store's locks");
         goto cleanup;
     }
     s->locks_ready = true;
