@@ -385,6 +385,8 @@ static int cmd_gc(app *a, const opts *o, const struct command *cmd)
 {
     gc_state *s = calloc(1, sizeof *s);
     int rc = s ? cli_open_store(a, false) : cli_fail(2, "out of memory");
+    if (s)
+        s->unused_client_ttl = a->cfg.registration.unused_client_ttl;
     while (rc == 0 && !gc_pass_done(s)) {
         wt_status st = store_write_sync(a->st, run_gc, s);
         if (st != WT_OK)
@@ -392,10 +394,12 @@ static int cmd_gc(app *a, const opts *o, const struct command *cmd)
     }
     if (rc == 0)
         rc = cli_print_json(json_pack(
-            "{s:{s:I, s:I, s:I, s:I, s:I}}", "purged", "codes", (json_int_t)s->purged[GC_CODES],
+            "{s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "purged", "codes",
+            (json_int_t)s->purged[GC_CODES],
             "access_tokens", (json_int_t)s->purged[GC_ACCESS], "refresh_tokens",
             (json_int_t)s->purged[GC_REFRESH], "sessions", (json_int_t)s->purged[GC_SESSIONS],
-            "jtis", (json_int_t)s->purged[GC_JTI]));
+            "jtis", (json_int_t)s->purged[GC_JTI], "unused_registrations",
+            (json_int_t)s->purged[GC_CLIENTS]));
     free(s);
     return rc;
 }

@@ -52,6 +52,10 @@ int cli_with_reader(app *a, store_txn **t, store_reader **r);
 /* Overwrites a NUL-terminated secret in memory. */
 void cli_wipe(char *s);
 
+/* cli_keys.c */
+int cmd_keys_list(app *a, const opts *o, const struct command *cmd);
+int cmd_keys_rotate(app *a, const opts *o, const struct command *cmd);
+
 /* Command implementations outside cli.c. */
 int cmd_grant_list(app *a, const opts *o, const struct command *cmd);
 int cmd_grant_revoke(app *a, const opts *o, const struct command *cmd);

@@ -1,5 +1,5 @@
 /* clientauth.c — who is calling the token/revoke/introspect endpoints (contract in
- * clientauth.h). */
+ * clientauth.h). Assertion cryptography and claims live in assertion.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 
 #include "clientauth.h"
 #include "crypto.h"
+#include "token.h"
 
 static wt_status refuse(clientauth *o, enum oauth_error e, int status, const char *why)
 {
@@ -58,16 +59,101 @@ static bool urldecode(const char *in, size_t len, char *out, size_t cap)
     return ok;
 }
 
-wt_status client_authenticate(store_txn *t, const char *authz, const form_t *f, clientauth *o)
+static bool is_pkjwt(const client_t *c)
+{
+    return strcmp(c->auth_method, "private_key_jwt") == 0;
+}
+
+/* private_key_jwt (RFC 7523 §2.2, RFC 7521 §4.2). The assertion names the client (sub); its
+ * registered keys decide. */
+static wt_status authenticate_assertion(store_txn *t, const form_t *f, const char *issuer,
+                                        const char *endpoint, clientauth *o)
+{
+    const char *type = form_get(f, "client_assertion_type");
+    const char *jwt = form_get(f, "client_assertion");
+    const char *body_id = form_get(f, "client_id");
+    char id[401], why[200];
+    if (!type || !jwt || !jwt[0])
+        return refuse(o, OE_INVALID_REQUEST, 400,
+                      "client_assertion and client_assertion_type must be sent together");
+    if (strcmp(type, ASSERTION_TYPE_JWT_BEARER) != 0)
+        return refuse(o, OE_INVALID_CLIENT, 401,
+                      "unsupported client_assertion_type: use "
+                      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    if (assertion_peek_subject(jwt, strlen(jwt), id, sizeof id, why, sizeof why) != WT_OK)
+        return refuse(o, OE_INVALID_CLIENT, 401, why);
+    if (body_id && strcmp(body_id, id) != 0)
+        return refuse(o, OE_INVALID_CLIENT, 401,
+                      "client_id in the body differs from the client assertion's sub");
+    wt_status st = client_load(t, id, &o->client);
+    if (st == WT_NOTFOUND)
+        return refuse(o, OE_INVALID_CLIENT, 401,
+                      "unknown client: it may have been removed; register again");
+    if (st != WT_OK)
+        return st;
+    if (!is_pkjwt(&o->client))
+        return refuse(o, OE_INVALID_CLIENT, 401,
+                      client_is_public(&o->client)
+                          ? "this is a public client: it cannot use a client assertion, send "
+                            "only client_id"
+                          : "this client authenticates with its client_secret, not with a "
+                            "client assertion (private_key_jwt)");
+    /* Acceptable audiences: the issuer (rfc7523bis), the token endpoint (RFC 7523, OpenID
+     * Connect) and the endpoint actually called. */
+    if (!issuer || !issuer[0])
+        return refuse(o, OE_INVALID_CLIENT, 401,
+                      "client assertions (private_key_jwt) are not accepted at this endpoint");
+    char tok_url[1100], ep_url[1100];
+    const char *aud[4] = {NULL};
+    size_t na = 0;
+    aud[na++] = issuer;
+    if ((size_t)snprintf(tok_url, sizeof tok_url, "%s/oauth/token", issuer) < sizeof tok_url)
+        aud[na++] = tok_url;
+    if (endpoint && strcmp(endpoint, "/oauth/token") != 0 &&
+        (size_t)snprintf(ep_url, sizeof ep_url, "%s%s", issuer, endpoint) < sizeof ep_url)
+        aud[na++] = ep_url;
+    assertion_check chk = {.client_id = o->client.id,
+                           .jwks = json_object_get(o->client.doc, "jwks"),
+                           .audiences = aud,
+                           .now = now_us() / 1000000};
+    assertion_result r;
+    st = assertion_verify(jwt, strlen(jwt), &chk, &r, why, sizeof why);
+    if (st == WT_NOMEM || st == WT_ECRYPTO)
+        return refuse(o, OE_INVALID_CLIENT, 401, "the client assertion could not be checked");
+    if (st != WT_OK)
+        return refuse(o, OE_INVALID_CLIENT, 401, why);
+    /* Fast rejection of a replay already recorded; the writer op's insert is the real guard. */
+    st = assertion_jti_seen(t, o->client.id, r.jti);
+    if (st == WT_EXISTS)
+        return refuse(o, OE_INVALID_CLIENT, 401,
+                      "this client assertion was already used (its jti was seen before): sign "
+                      "a new one with a fresh jti");
+    if (st != WT_NOTFOUND)
+        return st;
+    o->secret_used = true;
+    o->assertion_used = true;
+    memcpy(o->jti, r.jti, sizeof o->jti);
+    o->jti_keep_until = r.keep_until;
+    return WT_OK;
+}
+
+wt_status client_authenticate_at(store_txn *t, const char *authz, const form_t *f,
+                                 const char *issuer, const char *endpoint, clientauth *o)
 {
     char id[512] = "", secret[512] = "";
     memset(o, 0, sizeof *o);
     const char *body_id = form_get(f, "client_id");
     const char *body_secret = form_get(f, "client_secret");
     bool basic = authz && strncasecmp(authz, "Basic ", 6) == 0;
-    if (form_get(f, "client_assertion") || form_get(f, "client_assertion_type"))
-        return refuse(o, OE_INVALID_CLIENT, 401,
-                      "private_key_jwt client assertions are not supported yet");
+    if (form_get(f, "client_assertion") || form_get(f, "client_assertion_type")) {
+        if (basic || body_secret) {
+            o->basic_tried = basic;
+            return refuse(o, OE_INVALID_REQUEST, 400,
+                          "use one client authentication method: a client assertion or a "
+                          "client secret, not both");
+        }
+        return authenticate_assertion(t, f, issuer, endpoint, o);
+    }
     if (basic) {
         o->basic_tried = true;
         char raw[800];
@@ -114,6 +200,10 @@ wt_status client_authenticate(store_txn *t, const char *authz, const form_t *f, 
                           "this is a public client: it has no secret, send only client_id");
         return WT_OK;
     }
+    if (is_pkjwt(&o->client))
+        return refuse(o, OE_INVALID_CLIENT, 401,
+                      "this client authenticates with private_key_jwt: send client_assertion_type "
+                      "and a signed client_assertion, not a secret");
     if (!has_secret)
         return refuse(o, OE_INVALID_CLIENT, 401,
                       "this client is confidential: authenticate with its client_secret "

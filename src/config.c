@@ -547,6 +547,10 @@ static const struct key cimd_keys[] = {
     {.name = "enabled", .type = K_BOOL, .off = CFG(cimd.enabled), .def = true},
     {.name = "allow_private_addresses", .type = K_BOOL, .off = CFG(cimd.allow_private_addresses),
      .def = false},
+    {.name = "ca_file", .type = K_STRING, .off = CFG(cimd.ca_file), .min = 1,
+     .max = FILE_PATH_MAX, .flags = F_NULLABLE | F_PATH, .check = check_file_path},
+    {.name = "cache_ttl", .type = K_SECONDS, .off = CFG(cimd.cache_ttl), .def = 3600, .min = 60,
+     .max = 7 * DAY},
 };
 
 /* A listen entry written as an object: {"address": "HOST:PORT", "tls": {"cert", "key"}}. */

@@ -60,6 +60,8 @@ typedef struct {
     } registration;
     struct {
         bool enabled, allow_private_addresses;
+        char *ca_file;     /* PEM CA bundle used instead of the system store (resolved), or NULL */
+        int64_t cache_ttl; /* seconds a fetched metadata document is reused, at most */
     } cimd;
     char **trusted_proxies; /* IP addresses or CIDRs, as given (validated) */
     size_t ntrusted_proxies;

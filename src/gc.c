@@ -6,14 +6,15 @@
 
 #include "gc.h"
 #include "records.h"
+#include "register.h"
 
 static const store_db dbs[GC_NDB] = {STORE_DB_CODES, STORE_DB_ACCESS, STORE_DB_REFRESH,
-                                     STORE_DB_SESSIONS, STORE_DB_JTI};
+                                     STORE_DB_SESSIONS, STORE_DB_JTI, STORE_DB_CLIENTS};
 
 struct scan {
     store_txn *t;
     int which;
-    int64_t now;
+    int64_t now, unused_client_ttl;
     size_t seen, limit;
     uint8_t (*dead)[512];
     size_t *dead_len, ndead;
@@ -56,6 +57,8 @@ static bool is_dead(struct scan *w, store_val v)
             exp = exp << 8 | ((const uint8_t *)v.data)[i];
         return exp <= w->now;
     }
+    case GC_CLIENTS:
+        return register_unused_expired(v.data, v.len, w->now, w->unused_client_ttl);
     }
     return false;
 }
@@ -88,7 +91,8 @@ static void successor(gc_state *s, int i, const uint8_t *k, size_t len)
 
 wt_status gc_step(store_txn *t, int64_t now, size_t scan, gc_state *s)
 {
-    struct scan w = {.t = t, .now = now, .limit = scan};
+    struct scan w = {.t = t, .now = now, .limit = scan,
+                     .unused_client_ttl = s->unused_client_ttl};
     w.dead = malloc(scan * sizeof *w.dead);
     w.dead_len = malloc(scan * sizeof *w.dead_len);
     wt_status st = w.dead && w.dead_len ? WT_OK : WT_NOMEM;
@@ -97,7 +101,15 @@ wt_status gc_step(store_txn *t, int64_t now, size_t scan, gc_state *s)
         w.seen = w.ndead = 0;
         st = store_iter_from(t, dbs[i], s->next[i], s->next_len[i], visit, &w);
         for (size_t d = 0; st == WT_OK && d < w.ndead; d++) {
-            wt_status r = store_del(t, dbs[i], w.dead[d], w.dead_len[d], NULL, 0);
+            wt_status r;
+            if (i == GC_CLIENTS) { /* the client with its grants, tokens and consents */
+                char id[513];
+                memcpy(id, w.dead[d], w.dead_len[d]);
+                id[w.dead_len[d]] = '\0';
+                r = client_remove(t, id);
+            } else {
+                r = store_del(t, dbs[i], w.dead[d], w.dead_len[d], NULL, 0);
+            }
             if (r == WT_OK)
                 s->purged[i]++;
             else if (r != WT_NOTFOUND)

@@ -8,13 +8,16 @@
 
 #include "store.h"
 
-enum { GC_CODES, GC_ACCESS, GC_REFRESH, GC_SESSIONS, GC_JTI, GC_NDB };
+enum { GC_CODES, GC_ACCESS, GC_REFRESH, GC_SESSIONS, GC_JTI, GC_CLIENTS, GC_NDB };
 
 typedef struct {
     uint64_t purged[GC_NDB];
     uint8_t next[GC_NDB][512]; /* resume key per database */
     size_t next_len[GC_NDB];
     bool wrapped[GC_NDB];      /* the scan reached the end since the last reset */
+    int64_t unused_client_ttl; /* set by the caller: cfg.registration.unused_client_ttl (dynamic
+                                  registrations that never obtained a token are removed, with
+                                  client_remove, that long after registering); 0: keep them */
 } gc_state;
 
 /* Scans up to `scan` records of each database from where *s left off and deletes the dead

@@ -807,6 +807,7 @@ static void setup_routes(struct server *srv)
 int http_serve(app *a)
 {
     struct server srv = {.a = a, .purge = {.a = a}};
+    srv.purge.state.unused_client_ttl = a->cfg.registration.unused_client_ttl;
     char err[512];
     int rc = 2;
     size_t nl = a->cfg.nlisten;

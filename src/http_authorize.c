@@ -9,6 +9,7 @@
 
 #include "authorize.h"
 #include "buf.h"
+#include "cimd.h"
 #include "crypto.h"
 #include "grants.h"
 #include "http.h"
@@ -455,8 +456,8 @@ static void show_validation_error(http_thread *t, h2o_req_t *req, struct authz_j
         redirect_error(t, req, &j->r, e, why, status);
 }
 
-/* A fresh authorization request (GET, or POST of the same parameters). */
-static void authorize_request(http_thread *t, h2o_req_t *req, struct authz_job *j)
+/* A fresh authorization request whose client is in the store (or unknown). */
+static void authorize_known(http_thread *t, h2o_req_t *req, struct authz_job *j)
 {
     app *a = t->a;
     store_txn *txn;
@@ -500,6 +501,148 @@ static void authorize_request(http_thread *t, h2o_req_t *req, struct authz_job *
     }
     consent_page(t, req, &j->r, j->logged_in ? &j->user : NULL, browser_id(req), 200, NULL);
     job_free(j);
+}
+
+/* ---------------------------------------------------------------- metadata documents */
+
+/* A client_id that is an https:// URL names a Client ID Metadata Document (cimd.h). When the
+ * store has no fresh copy, the authorization waits while a worker fetches and checks the
+ * document and the writer stores it as a client; then it goes on as for any known client. */
+struct cimd_job {
+    http_job job;
+    struct authz_job *authz; /* the authorization waiting for its client (owned) */
+    char *url;               /* the client_id */
+    cimd_url u;
+    json_t *doc;             /* the client document built from the fetched one, or NULL */
+    char why[512];           /* why not, when doc is NULL */
+    cimd_put_op put;
+};
+
+static void cimd_job_free(struct cimd_job *c)
+{
+    if (c->authz)
+        job_free(c->authz);
+    json_decref(c->doc);
+    free(c->url);
+    free(c);
+}
+
+/* On a worker: fetch, check, build. Blocks for at most CIMD_TIMEOUT_MS (+ name resolution). */
+static void cimd_run(worker_job *w)
+{
+    struct cimd_job *c = (struct cimd_job *)H2O_STRUCT_FROM_MEMBER(http_job, wjob, w);
+    const app *a = c->job.thr->a;
+    cimd_fetch_opts o = {.allow_private = a->cfg.cimd.allow_private_addresses,
+                         .ca_file = a->cfg.cimd.ca_file};
+    cimd_response r;
+    if (cimd_fetch(c->url, &c->u, &o, &r, c->why, sizeof c->why) != WT_OK)
+        return;
+    int64_t now = now_us() / 1000000;
+    cimd_client_doc(c->url, c->u.host, r.body, r.len, &a->scopes, now,
+                    cimd_ttl(r.cache_control, a->cfg.cimd.cache_ttl), &c->doc, c->why,
+                    sizeof c->why);
+    cimd_response_free(&r);
+}
+
+static void cimd_stored(http_job *job, h2o_req_t *req)
+{
+    struct cimd_job *c = (struct cimd_job *)job;
+    if (!req) {
+        cimd_job_free(c);
+        return;
+    }
+    if (job->op.status == WT_OK) {
+        struct authz_job *j = c->authz;
+        c->authz = NULL;
+        cimd_job_free(c);
+        authorize_known(job->thr, req, j);
+        return;
+    }
+    if (c->put.full)
+        error_page(req, 503, "Cannot authorize this application",
+                   "This server has reached its limit on applications identified by a metadata "
+                   "document (client_id URL). Try again later, or ask the server's "
+                   "administrator.");
+    else
+        error_page(req, 503, "Try again", "The server could not save the application's "
+                                          "metadata. Please try again.");
+    cimd_job_free(c);
+}
+
+static void cimd_fetched(http_job *job, h2o_req_t *req)
+{
+    struct cimd_job *c = (struct cimd_job *)job;
+    if (!req) {
+        cimd_job_free(c);
+        return;
+    }
+    if (!c->doc) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "This application is identified by a metadata document (its "
+                                  "client_id URL), which cannot be used: %s.",
+                 c->why[0] ? c->why : "unknown error");
+        error_page(req, 400, "Cannot authorize this application", msg);
+        cimd_job_free(c);
+        return;
+    }
+    c->put.doc = c->doc;
+    c->put.max_clients = CIMD_MAX_CLIENTS;
+    http_job_init(&c->job, req, cimd_stored);
+    http_job_store(&c->job, cimd_put, &c->put);
+}
+
+/* Takes over the request (returns true) when client_id is a metadata-document URL whose
+ * client must be fetched first, or is refused; false: go on with the stored client. */
+static bool cimd_begin(http_thread *t, h2o_req_t *req, struct authz_job *j)
+{
+    app *a = t->a;
+    const char *id = form_get(&j->params, "client_id");
+    char why[256];
+    if (!cimd_is_url(id) || form_count(&j->params, "client_id") != 1)
+        return false; /* not a URL, or authz_validate refuses the duplicate */
+    if (!a->cfg.cimd.enabled) {
+        error_page(req, 400, "Cannot authorize this application",
+                   "unknown client_id: this server does not accept client metadata documents "
+                   "(client_id URLs)");
+        job_free(j);
+        return true;
+    }
+    store_txn *txn;
+    if (store_reader_begin(t->reader, &txn) != WT_OK)
+        return false; /* authorize_known reports it */
+    client_t known;
+    bool fresh = client_load(txn, id, &known) == WT_OK &&
+                 (known.source != CLIENT_CIMD || cimd_fresh(known.doc, now_s()));
+    client_free(&known);
+    store_reader_end(t->reader);
+    if (fresh)
+        return false;
+    struct cimd_job *c = calloc(1, sizeof *c);
+    if (!c || !(c->url = strdup(id))) {
+        free(c);
+        error_page(req, 503, "Try again", "The server is short of memory.");
+        job_free(j);
+        return true;
+    }
+    c->authz = j;
+    if (cimd_url_parse(id, &c->u, why, sizeof why) != WT_OK) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "The client_id is not a valid metadata document URL: %s.",
+                 why);
+        error_page(req, 400, "Cannot authorize this application", msg);
+        cimd_job_free(c);
+        return true;
+    }
+    http_job_init(&c->job, req, cimd_fetched);
+    http_job_worker(&c->job, cimd_run);
+    return true;
+}
+
+/* A fresh authorization request (GET, or POST of the same parameters). */
+static void authorize_request(http_thread *t, h2o_req_t *req, struct authz_job *j)
+{
+    if (!cimd_begin(t, req, j))
+        authorize_known(t, req, j);
 }
 
 /* The consent form posted back. */

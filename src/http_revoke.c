@@ -57,8 +57,8 @@ int http_revoke(http_thread *t, h2o_req_t *req)
         goto out;
     }
     if (store_reader_begin(t->reader, &txn) != WT_OK ||
-        client_authenticate(txn, http_header(req, H2O_TOKEN_AUTHORIZATION, NULL, NULL), &f,
-                            &ca) != WT_OK) {
+        client_authenticate_at(txn, http_header(req, H2O_TOKEN_AUTHORIZATION, NULL, NULL), &f,
+                               t->a->cfg.issuer, "/oauth/revoke", &ca) != WT_OK) {
         http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "the store is not readable");
         goto out;
     }

@@ -13,6 +13,7 @@
 #include "ratelimit.h"
 #include "scope.h"
 #include "pkce.h"
+#include "register.h"
 #include "tokens.h"
 #include "http.h"
 
@@ -96,6 +97,7 @@ static struct token_job *new_job(h2o_req_t *req, const client_t *c, token_result
         (*res)->access_ttl = a->cfg.access_token_ttl;
         (*res)->refresh_ttl = a->cfg.refresh_token_ttl;
         (*res)->with_refresh = client_allows_grant(c, "refresh_token");
+        (*res)->mark_client_used = register_client_unused(c);
         int64_t us = now_us();
         j->client_id = strdup(c->id);
         if (!j->client_id || token_mint(TOKEN_ACCESS, us, &(*res)->access, NULL) != WT_OK ||
@@ -287,8 +289,8 @@ int http_token(http_thread *t, h2o_req_t *req)
         goto out;
     }
     if (store_reader_begin(t->reader, &txn) != WT_OK ||
-        client_authenticate(txn, http_header(req, H2O_TOKEN_AUTHORIZATION, NULL, NULL), &f,
-                            &ca) != WT_OK) {
+        client_authenticate_at(txn, http_header(req, H2O_TOKEN_AUTHORIZATION, NULL, NULL), &f,
+                               t->a->cfg.issuer, "/oauth/token", &ca) != WT_OK) {
         http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "the store is not readable");
         goto out;
     }

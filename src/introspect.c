@@ -1,7 +1,8 @@
 /* introspect.c — the introspection service (contract in introspect.h). Reads only: the token
  * record, its grant and (for refresh tokens) the user, all in the caller's read transaction;
  * record strings are used in place (valid until that transaction ends) and copied once, into
- * the response object. */
+ * the response text, which is written directly (no JSON tree: this is the hot path). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,80 +21,106 @@ bool introspect_caller_allowed(const clientauth *ca)
            !client_is_public(&ca->client);
 }
 
-static json_t *inactive(void)
+static const char INACTIVE[] = "{\"active\":false}";
+
+static wt_status inactive(buf_t *out)
 {
-    json_t *o = json_object();
-    if (o && json_object_set_new(o, "active", json_false()) != 0) {
-        json_decref(o);
-        o = NULL;
-    }
-    return o;
+    return buf_add(out, INACTIVE, sizeof INACTIVE - 1);
 }
 
-/* The members of an active token. Strings come from our own records (UTF-8 by construction);
- * empty ones (no user, no resource) are left out. */
+wt_status introspect_json_str(buf_t *out, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    wt_status st = buf_add(out, "\"", 1);
+    const char *run = s;
+    for (const char *p = s; st == WT_OK && *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        char esc[6] = {'\\', (char)ch, 0, 0, 0, 0};
+        size_t elen = 2;
+        if (ch < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+            elen = 6;
+        }
+        st = buf_add(out, run, (size_t)(p - run));
+        if (st == WT_OK)
+            st = buf_add(out, esc, elen);
+        run = p + 1;
+    }
+    if (st == WT_OK)
+        st = buf_add(out, run, strlen(run));
+    if (st == WT_OK)
+        st = buf_add(out, "\"", 1);
+    return st;
+}
+
+/* name is a literal such as ",\"scope\":"; then the value. Failures stick to out (buf.h). */
+static void member_str(buf_t *out, const char *name, const char *v)
+{
+    buf_adds(out, name);
+    introspect_json_str(out, v);
+}
+
+static void member_int(buf_t *out, const char *name, int64_t v)
+{
+    char n[24];
+    int len = snprintf(n, sizeof n, "%lld", (long long)v);
+    buf_adds(out, name);
+    buf_add(out, n, (size_t)len);
+}
+
+/* The members of an active token. Strings come from our own records; empty ones (no user, no
+ * resource) are left out. */
 struct active_desc {
     const char *scope, *client_id, *user_id, *username, *resource, *token_type;
     int64_t exp, iat;
 };
 
-static int set_str(json_t *o, const char *k, const char *v)
+static wt_status active(const introspect_ctx *c, const struct active_desc *d, buf_t *out)
 {
-    return json_object_set_new_nocheck(o, k, json_string(v));
-}
-
-static json_t *active(const introspect_ctx *c, const struct active_desc *d)
-{
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    int bad = json_object_set_new_nocheck(o, "active", json_true());
-    bad |= set_str(o, "scope", d->scope);
-    bad |= set_str(o, "client_id", d->client_id);
-    bad |= set_str(o, "sub", d->user_id[0] ? d->user_id : d->client_id);
+    buf_adds(out, "{\"active\":true");
+    member_str(out, ",\"scope\":", d->scope);
+    member_str(out, ",\"client_id\":", d->client_id);
+    member_str(out, ",\"sub\":", d->user_id[0] ? d->user_id : d->client_id);
     if (d->user_id[0] && d->username && d->username[0])
-        bad |= set_str(o, "username", d->username);
-    bad |= json_object_set_new_nocheck(o, "exp", json_integer(d->exp));
-    bad |= json_object_set_new_nocheck(o, "iat", json_integer(d->iat));
+        member_str(out, ",\"username\":", d->username);
+    member_int(out, ",\"exp\":", d->exp);
+    member_int(out, ",\"iat\":", d->iat);
     if (d->resource[0])
-        bad |= set_str(o, "aud", d->resource);
-    bad |= set_str(o, "iss", c->issuer);
-    bad |= set_str(o, "token_type", d->token_type);
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+        member_str(out, ",\"aud\":", d->resource);
+    member_str(out, ",\"iss\":", c->issuer);
+    member_str(out, ",\"token_type\":", d->token_type);
+    buf_adds(out, "}");
+    return out->failed ? WT_NOMEM : WT_OK;
 }
 
-/* WT_OK with *out set (active or not), or a store failure. */
+/* WT_OK with the answer (active or not) appended, or a store or buffer failure. */
 static wt_status access_token(store_txn *t, const introspect_ctx *c, const token_t *tok,
-                              json_t **out)
+                              buf_t *out)
 {
     access_rec a;
     wt_status st = tokens_check_access(t, tok, c->now, &a);
-    if (st == WT_NOTFOUND || st == WT_EXPIRED || st == WT_INVALID) {
-        *out = inactive();
-        return WT_OK;
-    }
+    if (st == WT_NOTFOUND || st == WT_EXPIRED || st == WT_INVALID)
+        return inactive(out);
     if (st != WT_OK)
         return st;
     struct active_desc d = {.scope = a.scope, .client_id = a.client_id, .user_id = a.user_id,
                             .username = a.username, .resource = a.resource,
                             .token_type = "Bearer", .exp = a.exp, .iat = a.iat};
-    *out = active(c, &d);
-    return WT_OK;
+    return active(c, &d, out);
 }
 
 static wt_status refresh_token(store_txn *t, const introspect_ctx *c, const token_t *tok,
-                               json_t **out)
+                               buf_t *out)
 {
     store_val v;
     refresh_rec r;
     grant_rec g;
     user_t u = {0};
     uint8_t dg[32], gid[GRANT_ID_LEN];
-    *out = NULL;
     wt_status st = store_get(t, STORE_DB_REFRESH, tok->selector, TOKEN_SELECTOR_LEN, &v);
     if (st == WT_OK && refresh_rec_decode(v.data, v.len, &r) != WT_OK)
         st = WT_NOTFOUND; /* unreadable: say inactive rather than fail the caller */
@@ -112,58 +139,42 @@ static wt_status refresh_token(store_txn *t, const introspect_ctx *c, const toke
         st = WT_NOTFOUND;
     if (st == WT_OK && g.user_id[0])
         st = user_by_id(t, g.user_id, &u);
-    if (st == WT_NOTFOUND || st == WT_INVALID) {
-        user_free(&u);
-        *out = inactive();
-        return WT_OK;
+    if (st == WT_NOTFOUND || st == WT_INVALID)
+        st = inactive(out);
+    else if (st == WT_OK) {
+        struct active_desc d = {.scope = g.scope, .client_id = g.client_id,
+                                .user_id = g.user_id, .username = u.username,
+                                .resource = g.resource, .token_type = "refresh_token",
+                                .exp = r.exp, .iat = r.iat};
+        st = active(c, &d, out);
     }
-    if (st != WT_OK) {
-        user_free(&u);
-        return st;
-    }
-    struct active_desc d = {.scope = g.scope, .client_id = g.client_id, .user_id = g.user_id,
-                            .username = u.username, .resource = g.resource,
-                            .token_type = "refresh_token", .exp = r.exp, .iat = r.iat};
-    *out = active(c, &d);
     user_free(&u);
-    return WT_OK;
+    return st;
 }
 
 wt_status introspect_token(store_txn *t, const introspect_ctx *c, const char *token,
-                           json_t **out)
+                           buf_t *out)
 {
     size_t len = strlen(token);
     int kind = token_kind_of(token, len);
     token_t tok;
-    wt_status st = WT_OK;
-    *out = NULL;
-    if ((kind == TOKEN_ACCESS || kind == TOKEN_REFRESH) &&
-        token_parse((enum token_kind)kind, token, len, &tok) == WT_OK)
-        st = kind == TOKEN_ACCESS ? access_token(t, c, &tok, out) : refresh_token(t, c, &tok, out);
-    else
-        *out = inactive();
-    if (st == WT_OK && !*out)
-        st = WT_NOMEM;
-    return st;
+    if ((kind != TOKEN_ACCESS && kind != TOKEN_REFRESH) ||
+        token_parse((enum token_kind)kind, token, len, &tok) != WT_OK)
+        return inactive(out);
+    return kind == TOKEN_ACCESS ? access_token(t, c, &tok, out) : refresh_token(t, c, &tok, out);
 }
 
-json_t *introspect_jwt_claims(const introspect_ctx *c, json_t *resp)
+wt_status introspect_jwt_claims(const introspect_ctx *c, const char *resp, size_t len,
+                                buf_t *out)
 {
-    json_t *o = json_object();
-    if (!o || !resp) {
-        json_decref(o);
-        json_decref(resp);
-        return NULL;
-    }
-    int bad = set_str(o, "iss", c->issuer);
-    bad |= set_str(o, "aud", c->caller);
-    bad |= json_object_set_new_nocheck(o, "iat", json_integer(c->now));
-    bad |= json_object_set_new_nocheck(o, "token_introspection", resp);
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    buf_adds(out, "{");
+    member_str(out, "\"iss\":", c->issuer);
+    member_str(out, ",\"aud\":", c->caller);
+    member_int(out, ",\"iat\":", c->now);
+    buf_adds(out, ",\"token_introspection\":");
+    buf_add(out, resp, len);
+    buf_adds(out, "}");
+    return out->failed ? WT_NOMEM : WT_OK;
 }
 
 bool introspect_wants_jwt(const char *accept)

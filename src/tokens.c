@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metadata.h"
 #include "pkce.h"
+#include "register.h"
 #include "scope.h"
 #include "tokens.h"
 #include "users.h"
@@ -66,7 +67,10 @@ static wt_status issue_pair(store_txn *t, int64_t now, const char *client_id,
                    .user_id = user_id, .scope = scope, .resource = resource};
     if (res->with_refresh)
         memcpy(g.refresh_sel, res->refresh.selector, 16);
-    wt_status st = grant_create(t, &g, grant_id);
+    wt_status st = res->mark_client_used ? register_mark_used(t, client_id) : WT_OK;
+    if (st != WT_OK)
+        return st;
+    st = grant_create(t, &g, grant_id);
     if (st != WT_OK)
         return st;
     access_rec a = {.iat = now, .exp = now + res->access_ttl, .client_id = client_id,

@@ -31,6 +31,8 @@ wt_status tokens_issue_code(store_txn *t, void *arg /* code_issue */);
 typedef struct {
     token_t access, refresh; /* minted by the caller */
     bool with_refresh;       /* in: issue a refresh token; out: one was issued */
+    bool mark_client_used;   /* in: the client is a DCR registration that has never obtained a
+                                token (register_client_unused): record that it now has */
     int64_t access_ttl, refresh_ttl;
     char scope[2048];        /* out: the access token's scope */
     enum oauth_error err;    /* out: OE_NONE on success */

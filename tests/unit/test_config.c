@@ -129,6 +129,8 @@ Test(config, defaults_match_spec)
     cr_assert_eq(cfg.registration.unused_client_ttl, 7776000);
     cr_assert_eq(cfg.cimd.enabled, true);
     cr_assert_eq(cfg.cimd.allow_private_addresses, false);
+    cr_assert_null(cfg.cimd.ca_file);
+    cr_assert_eq(cfg.cimd.cache_ttl, 3600);
     cr_assert_eq(cfg.ntrusted_proxies, 0);
     cr_assert_eq(cfg.max_body_bytes, 65536);
     cr_assert_eq(cfg.gateway_max_body_bytes, 16777216);
@@ -156,7 +158,8 @@ Test(config, defaults_report)
                    "   \"register\": 20},"
                    " \"registration\": {\"enabled\": true, \"initial_access_token\": null,"
                    "   \"unused_client_ttl\": 7776000},"
-                   " \"cimd\": {\"enabled\": true, \"allow_private_addresses\": false},"
+                   " \"cimd\": {\"enabled\": true, \"allow_private_addresses\": false,"
+                   "   \"ca_file\": null, \"cache_ttl\": 3600},"
                    " \"trusted_proxies\": [], \"max_body_bytes\": 65536,"
                    " \"gateway_max_body_bytes\": 16777216, \"log_level\": \"info\"}");
     json_decref(j);
@@ -197,7 +200,8 @@ static const char full_config[] =
     "  \"rate_limit\": {\"token\": 1, \"revoke\": 2, \"introspect\": 0, \"register\": 4},\n"
     "  \"registration\": {\"enabled\": false, \"initial_access_token\": \"iat-Secret_123\","
     " \"unused_client_ttl\": 3600},\n"
-    "  \"cimd\": {\"enabled\": false, \"allow_private_addresses\": true},\n"
+    "  \"cimd\": {\"enabled\": false, \"allow_private_addresses\": true,"
+    " \"ca_file\": \"/etc/w/ca.pem\", \"cache_ttl\": 600},\n"
     "  \"trusted_proxies\": [\"10.0.0.0/8\", \"::1\", \"2001:db8::/32\", \"192.0.2.7\"],\n"
     "  \"max_body_bytes\": 1024, \"gateway_max_body_bytes\": 1073741824,\n"
     "  \"log_level\": \"debug\"\n"
@@ -249,6 +253,8 @@ Test(config, full_file_loads_every_key)
     cr_assert_eq(cfg.registration.unused_client_ttl, 3600);
     cr_assert_eq(cfg.cimd.enabled, false);
     cr_assert_eq(cfg.cimd.allow_private_addresses, true);
+    cr_assert_str_eq(cfg.cimd.ca_file, "/etc/w/ca.pem");
+    cr_assert_eq(cfg.cimd.cache_ttl, 600);
     cr_assert_eq(cfg.ntrusted_proxies, 4);
     cr_assert_str_eq(cfg.trusted_proxies[0], "10.0.0.0/8");
     cr_assert_str_eq(cfg.trusted_proxies[3], "192.0.2.7");
