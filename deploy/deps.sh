@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libjansson-dev liblmdb-dev
       lmdb-utils libjwt-dev libcurl4-openssl-dev curl)
-[ "${1:-}" = "--test" ] && pkgs+=(libcriterion-dev python3 nodejs npm)
+[ "${1:-}" = "--test" ] && pkgs+=(libcriterion-dev python3 nodejs npm nginx-light openssl wrk
+                                   python3-requests-oauthlib)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

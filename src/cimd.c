@@ -588,6 +588,8 @@ struct fetch {
     size_t npins;
     int port;
     bool allow_private;
+    const atomic_bool *abandon;
+    bool abandoned;
     const char *refused; /* why the open-socket check refused an address */
     char refused_addr[INET6_ADDRSTRLEN];
 };
@@ -623,6 +625,16 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
         }
     }
     return n;
+}
+
+/* Progress callback: curl calls it at least once a second, connecting included. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    struct fetch *f = arg;
+    (void)dt, (void)dn, (void)ut, (void)un;
+    if (f->abandon && atomic_load(f->abandon))
+        f->abandoned = true;
+    return f->abandoned; /* non-zero: CURLE_ABORTED_BY_CALLBACK */
 }
 
 static bool same_addr(const struct sockaddr *a, const struct sockaddr_storage *b)
@@ -748,6 +760,7 @@ wt_status cimd_fetch(const char *url, const cimd_url *u, const cimd_fetch_opts *
     f->cache_control = r->cache_control;
     f->port = u->port;
     f->allow_private = o->allow_private;
+    f->abandon = o->abandon;
     st = resolve_pins(u, f, resolve, sizeof resolve, why, wn);
     if (st != WT_OK)
         goto out;
@@ -787,6 +800,9 @@ wt_status cimd_fetch(const char *url, const cimd_url *u, const cimd_fetch_opts *
     SET(CURLOPT_WRITEDATA, f);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, f);
+    SET(CURLOPT_NOPROGRESS, 0L);
+    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SET(CURLOPT_XFERINFODATA, f);
     SET(CURLOPT_OPENSOCKETFUNCTION, on_open);
     SET(CURLOPT_OPENSOCKETDATA, f);
     if (rl)
@@ -805,7 +821,9 @@ wt_status cimd_fetch(const char *url, const cimd_url *u, const cimd_fetch_opts *
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-    if (f->refused) {
+    if (f->abandoned) {
+        st = say(why, wn, WT_EIO, "the server is shutting down");
+    } else if (f->refused) {
         st = say(why, wn, WT_DENIED, "refused to connect to %s (%s) for the metadata document: "
                                      "it is %s",
                   u->host, f->refused_addr[0] ? f->refused_addr : "?", f->refused);

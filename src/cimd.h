@@ -31,6 +31,7 @@
 #ifndef WATTLE_CIMD_H
 #define WATTLE_CIMD_H
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -104,9 +105,11 @@ wt_status cimd_client_doc(const char *url, const char *host, const char *body, s
 /* ---- the fetch (blocking: call it on a worker thread, never on an event loop) ---- */
 
 typedef struct {
-    bool allow_private;  /* cimd.allow_private_addresses */
-    const char *ca_file; /* cimd.ca_file, or NULL for the system store */
-    long timeout_ms;     /* 0: CIMD_TIMEOUT_MS */
+    bool allow_private;         /* cimd.allow_private_addresses */
+    const char *ca_file;        /* cimd.ca_file, or NULL for the system store */
+    long timeout_ms;            /* 0: CIMD_TIMEOUT_MS */
+    const atomic_bool *abandon; /* when set (the server is stopping), the fetch gives up within
+                                   about a second; may be NULL */
 } cimd_fetch_opts;
 
 typedef struct {
@@ -122,7 +125,9 @@ typedef struct {
  * no redirects, no proxy, CIMD_DOC_MAX bytes at most, timeout_ms in all. Returns WT_OK with
  * *r filled (free with cimd_response_free) for a 200 answer; otherwise r is empty and why says
  * what went wrong: WT_DENIED (a forbidden address), WT_TOOBIG (over CIMD_DOC_MAX), WT_EXPIRED
- * (timeout), WT_EIO (resolution, connection, TLS, a status other than 200, …), WT_NOMEM. */
+ * (timeout), WT_EIO (resolution, connection, TLS, a status other than 200, abandoned, …),
+ * WT_NOMEM. Name resolution (getaddrinfo) cannot be interrupted: its time counts against
+ * timeout_ms, but a resolver that hangs delays the answer past it. */
 wt_status cimd_fetch(const char *url, const cimd_url *u, const cimd_fetch_opts *o,
                      cimd_response *r, char *why, size_t whylen);
 void cimd_response_free(cimd_response *r);

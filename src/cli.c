@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "cli_internal.h"
 #include "clients.h"
+#include "assertion.h"
 #include "crypto.h"
 #include "gc.h"
 #include "http.h"
@@ -93,6 +94,21 @@ static int cmd_client_add(app *a, const opts *o, const struct command *cmd)
                        "app\" --redirect-uri https://app.example/callback)");
     if (metadata_load_scopes(a, err, sizeof err) != WT_OK)
         return cli_fail(1, "%s", err);
+    json_t *jwks = NULL;
+    if (o->jwks) {
+        if (!o->token_auth || strcmp(o->token_auth, "private_key_jwt") != 0)
+            return cli_fail(1, "client add: --jwks is only used with --token-auth private_key_jwt");
+        json_error_t je;
+        jwks = json_load_file(o->jwks, JSON_REJECT_DUPLICATES, &je);
+        if (!jwks)
+            return cli_fail(1, "client add: --jwks %s: %s (line %d)", o->jwks, je.text, je.line);
+        if (json_object_get(jwks, "kty")) /* one JWK: wrap it */
+            jwks = json_pack("{s:[o]}", "keys", jwks);
+        if (assertion_jwks_check(jwks, why, sizeof why) != WT_OK) {
+            json_decref(jwks);
+            return cli_fail(1, "client add: --jwks %s: %s", o->jwks, why);
+        }
+    }
     client_spec sp = {.name = o->name,
                       .redirect_uris = o->redirect_uris,
                       .nredirect = o->nredirect,
@@ -101,10 +117,13 @@ static int cmd_client_add(app *a, const opts *o, const struct command *cmd)
                       .token_auth = o->token_auth,
                       .is_public = o->is_public,
                       .scope = o->scope,
+                      .jwks = jwks,
                       .source = CLIENT_CLI};
     struct client_add_ctx ctx = {0};
-    if (client_build(&sp, &a->scopes, (int64_t)(now_us() / 1000000), &ctx.doc, secret, why,
-                     sizeof why, &field) != WT_OK)
+    wt_status bst = client_build(&sp, &a->scopes, (int64_t)(now_us() / 1000000), &ctx.doc,
+                                 secret, why, sizeof why, &field);
+    json_decref(jwks);
+    if (bst != WT_OK)
         return cli_fail(1, "client add: %s", why);
     int rc = cli_open_store(a, false);
     if (rc == 0) {
@@ -449,7 +468,7 @@ static const struct command commands[] = {
      "run the authorization server"},
     {"client", "add", cmd_client_add, F_CLIENT, 0,
      "client add --name N [--redirect-uri URI]... [--public] [--scope \"a b\"] "
-     "[--grant-type T]... [--token-auth METHOD]",
+     "[--grant-type T]... [--token-auth METHOD] [--jwks FILE]",
      "register a client; prints its id and (confidential clients) its secret, once"},
     {"client", "list", cmd_client_list, 0, 0, "client list", "list clients"},
     {"client", "show", cmd_client_show, 0, 1, "client show ID", "show one client"},
@@ -511,7 +530,10 @@ static void command_help(const struct command *c)
              "  --grant-type T       authorization_code, refresh_token, client_credentials\n"
              "                       (repeat; default: authorization_code refresh_token)\n"
              "  --token-auth METHOD  client_secret_basic (default), client_secret_post,\n"
-             "                       private_key_jwt, none");
+             "                       private_key_jwt, none\n"
+             "  --jwks FILE          private_key_jwt: the client's public keys, a JWKS\n"
+             "                       {\"keys\": [...]} or one JWK (EC P-256, RSA >= 2048,\n"
+             "                       Ed25519)");
     if (c->flags & F_USER)
         puts("  --display-name N    the user's display name\n"
              "  --email E           the user's email address");
@@ -553,6 +575,7 @@ static int parse_opts(int argc, char **argv, int i, const struct command *c, opt
             VALUE(name, "--name")
             VALUE(scope, "--scope")
             VALUE(token_auth, "--token-auth")
+            VALUE(jwks, "--jwks")
             if (strcmp(a, "--public") == 0) {
                 o->is_public = true;
                 continue;

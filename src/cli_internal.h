@@ -14,7 +14,7 @@
 
 typedef struct {
     const char *config, *data_dir, *listen, *issuer;
-    const char *name, *scope, *token_auth, *display_name, *email;
+    const char *name, *scope, *token_auth, *display_name, *email, *jwks;
     const char *user, *client; /* grant list filters */
     const char *redirect_uris[MAX_MULTI];
     size_t nredirect;

@@ -7,6 +7,7 @@
 
 #include "cli_internal.h"
 #include "keys.h"
+#include "log.h"
 #include "token.h"
 
 int cmd_keys_list(app *a, const opts *o, const struct command *cmd);
@@ -55,9 +56,15 @@ int cmd_keys_rotate(app *a, const opts *o, const struct command *cmd)
     wt_status st = store_write_sync(a->st, run_rotate, &c);
     if (st != WT_OK) {
         json_decref(c.list);
+        if (st == WT_TOOBIG)
+            return cli_fail(1, "keys rotate: too many keys are still published; rotate again "
+                               "once one has retired (see retires_at in: wattle keys list)");
         return st == WT_ECRYPTO ? cli_fail(2, "keys rotate: cannot generate a key (OpenSSL)")
                                 : cli_store_fail(st, "keys rotate");
     }
+    /* An admin change (SPEC §7); kids are public. */
+    log_event("signing_key_rotated", json_pack("{s:s, s:I}", "kid", c.kid, "retire_after",
+                                               (json_int_t)c.retire_after));
     return cli_print_json(json_pack("{s:s, s:I, s:o}", "active_kid", c.kid, "retire_after",
                                     (json_int_t)c.retire_after, "keys", c.list));
 }

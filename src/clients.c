@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clients.h"
+#include "assertion.h"
 #include "crypto.h"
 #include "grants.h"
 #include "redirect.h"
@@ -145,6 +146,11 @@ wt_status client_build(const client_spec *sp, const scope_catalogue *cat, int64_
     if (strcmp(auth, "private_key_jwt") == 0 && !json_is_object(sp->jwks)) {
         buf_free(&sb);
         snprintf(why, whylen, "private_key_jwt needs the client's public keys (jwks)");
+        return WT_INVALID;
+    }
+    if (strcmp(auth, "private_key_jwt") == 0 &&
+        assertion_jwks_check(sp->jwks, why, whylen) != WT_OK) {
+        buf_free(&sb);
         return WT_INVALID;
     }
     char minted[CLIENT_ID_LEN + 1];

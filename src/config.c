@@ -107,7 +107,10 @@ static wt_status nomem(const struct sink *s)
 
 static void key_path(char out[KEY_PATH_MAX], const char *prefix, const char *name)
 {
-    snprintf(out, KEY_PATH_MAX, "%s%s%s", prefix, *prefix ? "." : "", name);
+    /* Truncation only shortens an error message. */
+    int n = snprintf(out, KEY_PATH_MAX, "%s%s", prefix, *prefix ? "." : "");
+    if (n >= 0 && n < KEY_PATH_MAX)
+        snprintf(out + n, (size_t)(KEY_PATH_MAX - n), "%s", name);
 }
 
 static wt_status unknown_key(const struct sink *s, const char *prefix, const char *name)
@@ -1039,8 +1042,10 @@ static wt_status scopes_required_parse(void *base, json_t *v, const struct ld *l
         json_object_foreach(v, m, l)
         {
             size_t n = strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
-            if (n == 0 || n > 16 || m[n])
-                return bad(sk, kp, "\"%s\" is not an upper-case HTTP method such as \"GET\"",
+            bool any = strcmp(m, "*") == 0; /* every method not listed */
+            if (!any && (n == 0 || n > 16 || m[n]))
+                return bad(sk, kp,
+                           "\"%s\" is not an upper-case HTTP method such as \"GET\" (or \"*\")",
                            shown(m, b));
             key_path(mkp, kp, m);
             if ((st = scope_list_check(l, sk, mkp)) != WT_OK)

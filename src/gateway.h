@@ -105,7 +105,7 @@ size_t gw_strip_cookies(const char *in, size_t len, char *out);
 /* ---- forward-auth ---- */
 
 /* The host name of a Host / X-Forwarded-Host value: the first element of a comma list, without
- * port, surrounding spaces or the brackets of an IPv6 literal. Sets *h and *hlen (hlen 0 if empty). */
+ * port, surrounding spaces or the brackets of an IPv6 literal. Sets *h and *hlen (0 if empty). */
 void gw_host_name(const char *v, size_t len, const char **h, size_t *hlen);
 
 /* The index of the configured resource a forward-auth request is for, or -1. `path` is the

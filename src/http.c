@@ -533,16 +533,17 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     if (log_get_level() < LOG_INFO)
         return;
-    /* The path without its query: queries can carry codes or misplaced tokens. */
-    h2o_iovec_t p = req->path;
-    size_t plen = req->query_at != SIZE_MAX ? req->query_at : p.len;
+    /* The path as received (the proxy rewrites req->path), without its query: queries can
+     * carry codes or misplaced tokens. */
+    h2o_iovec_t p = req->input.path;
+    size_t plen = req->input.query_at != SIZE_MAX ? req->input.query_at : p.len;
     if (plen > 200)
         plen = 200;
     struct timeval *t0 = &req->timestamps.request_begin_at, now;
     gettimeofday(&now, NULL);
     int64_t us = (int64_t)(now.tv_sec - t0->tv_sec) * 1000000 + (now.tv_usec - t0->tv_usec);
     log_info("%s %.*s %.*s%s %d %zu %.3fms", http_peer(req), (int)req->method.len,
-             req->method.base, (int)plen, p.base, req->query_at != SIZE_MAX ? "?…" : "",
+             req->method.base, (int)plen, p.base, req->input.query_at != SIZE_MAX ? "?…" : "",
              req->res.status, req->bytes_sent, (double)us / 1000.0);
 }
 
@@ -791,6 +792,12 @@ static SSL_CTX *tls_context(const config_listen *l, char *err, size_t errlen)
     return c;
 }
 
+void http_access_log_register(h2o_pathconf_t *pc)
+{
+    struct access_logger *lg = (struct access_logger *)h2o_create_logger(pc, sizeof *lg);
+    lg->super.log_access = log_access;
+}
+
 static void setup_routes(struct server *srv)
 {
     h2o_hostconf_t *host =
@@ -800,8 +807,8 @@ static void setup_routes(struct server *srv)
     struct router *r = (struct router *)h2o_create_handler(pc, sizeof *r);
     r->super.on_req = on_req;
     r->a = srv->a;
-    struct access_logger *lg = (struct access_logger *)h2o_create_logger(pc, sizeof *lg);
-    lg->super.log_access = log_access;
+    http_gateway_register_root(srv->a, pc);
+    http_access_log_register(pc);
 }
 
 int http_serve(app *a)

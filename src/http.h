@@ -58,6 +58,9 @@ int http_body_params(h2o_req_t *req, form_t *f, bool allow_json);
  * sends 429 with Retry-After and returns -1. */
 int http_rate_limit(h2o_req_t *req, int c);
 
+/* Adds the access log to a pathconf (the gateway's proxy pathconfs use it too). */
+void http_access_log_register(h2o_pathconf_t *pc);
+
 /* ---- responses ---- */
 /* Adds a header (name literal, value copied into the pool). */
 void http_add(h2o_req_t *req, const char *name, const char *value);

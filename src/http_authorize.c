@@ -14,6 +14,7 @@
 #include "grants.h"
 #include "http.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "redirect.h"
 #include "throttle.h"
 #include "tokens.h"
@@ -515,6 +516,7 @@ struct cimd_job {
     cimd_url u;
     json_t *doc;             /* the client document built from the fetched one, or NULL */
     char why[512];           /* why not, when doc is NULL */
+    int status;              /* and the page's status then: 400, or 503 (our trouble) */
     cimd_put_op put;
 };
 
@@ -533,10 +535,14 @@ static void cimd_run(worker_job *w)
     struct cimd_job *c = (struct cimd_job *)H2O_STRUCT_FROM_MEMBER(http_job, wjob, w);
     const app *a = c->job.thr->a;
     cimd_fetch_opts o = {.allow_private = a->cfg.cimd.allow_private_addresses,
-                         .ca_file = a->cfg.cimd.ca_file};
+                         .ca_file = a->cfg.cimd.ca_file,
+                         .abandon = &c->job.thr->stop};
     cimd_response r;
-    if (cimd_fetch(c->url, &c->u, &o, &r, c->why, sizeof c->why) != WT_OK)
+    wt_status st = cimd_fetch(c->url, &c->u, &o, &r, c->why, sizeof c->why);
+    if (st != WT_OK) {
+        c->status = st == WT_NOMEM || atomic_load(o.abandon) ? 503 : 400;
         return;
+    }
     int64_t now = now_us() / 1000000;
     cimd_client_doc(c->url, c->u.host, r.body, r.len, &a->scopes, now,
                     cimd_ttl(r.cache_control, a->cfg.cimd.cache_ttl), &c->doc, c->why,
@@ -552,10 +558,11 @@ static void cimd_stored(http_job *job, h2o_req_t *req)
         return;
     }
     if (job->op.status == WT_OK) {
+        http_thread *t = job->thr;
         struct authz_job *j = c->authz;
         c->authz = NULL;
         cimd_job_free(c);
-        authorize_known(job->thr, req, j);
+        authorize_known(t, req, j);
         return;
     }
     if (c->put.full)
@@ -581,7 +588,7 @@ static void cimd_fetched(http_job *job, h2o_req_t *req)
         snprintf(msg, sizeof msg, "This application is identified by a metadata document (its "
                                   "client_id URL), which cannot be used: %s.",
                  c->why[0] ? c->why : "unknown error");
-        error_page(req, 400, "Cannot authorize this application", msg);
+        error_page(req, c->status ? c->status : 400, "Cannot authorize this application", msg);
         cimd_job_free(c);
         return;
     }
@@ -630,6 +637,21 @@ static bool cimd_begin(http_thread *t, h2o_req_t *req, struct authz_job *j)
         snprintf(msg, sizeof msg, "The client_id is not a valid metadata document URL: %s.",
                  why);
         error_page(req, 400, "Cannot authorize this application", msg);
+        cimd_job_free(c);
+        return true;
+    }
+    /* Each fetch is an outbound request anyone can trigger: it counts against the
+     * registration rate of the caller's address. */
+    int wait = a->cfg.rate_limit.reg > 0
+                   ? ratelimit_hit(a->limits, RL_REGISTER, http_peer(req), a->cfg.rate_limit.reg,
+                                   now_s())
+                   : 0;
+    if (wait > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", wait);
+        http_add(req, "retry-after", ra);
+        error_page(req, 429, "Try again", "Too many applications were looked up from your "
+                                          "address. Wait a moment and try again.");
         cimd_job_free(c);
         return true;
     }

@@ -11,7 +11,6 @@
 #include "http.h"
 #include "introspect.h"
 #include "keys.h"
-#include "log.h"
 #include "ratelimit.h"
 #include "token.h"
 

@@ -13,7 +13,27 @@
  * (http_gateway_register): our check handler first, h2o's reverse proxy second. The check
  * returns -1 to hand an accepted request to the proxy after scrubbing its headers, and adds a
  * per-request prefilter that replaces the upstream's CORS headers with the gateway's and turns
- * h2o's own 502 (upstream unreachable) into a JSON body. */
+ * h2o's own 502 (upstream unreachable) into a JSON body.
+ *
+ * The answers (realm first, each parameter once, quoted and escaped by gateway.c):
+ *   no Authorization, or another scheme:
+ *     401  Bearer realm="R", resource_metadata="M", scope="S"
+ *   malformed Bearer, or access_token in the query string:
+ *     400  Bearer realm="R", resource_metadata="M", scope="S", error="invalid_request",
+ *          error_description="…"
+ *   unknown, expired or revoked token, or one for another resource:
+ *     401  … the same, error="invalid_token", error_description="…"
+ *   valid token lacking a required scope:
+ *     403  … the same, error="insufficient_scope", error_description="…"
+ * (scope="S" is left out when the method requires no scope). "Malformed" covers an empty
+ * header, "Bearer" without a token, characters outside b64token, more than one word, several
+ * Authorization headers, and a b64token that is not an `oat_` access token. Every OPTIONS
+ * request under a resource is answered here as a CORS preflight (204, no token needed) and
+ * never reaches an upstream. Userinfo uses the same rows without resource_metadata and scope;
+ * a valid token without a user (client_credentials) gets
+ *   403  Bearer realm="R", error="insufficient_scope", error_description="…"
+ * Forward-auth answers like the gateway, 204 with X-Wattle-Sub / -Client-Id / -Scope when the
+ * token is good, and 403 without a challenge when no configured resource matches. */
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <string.h>
@@ -513,6 +533,7 @@ void http_gateway_register(app *a, h2o_hostconf_t *host)
         h->super.on_req = gw_on_req;
         h->res = i;
         register_proxy(r, pc);
+        http_access_log_register(pc);
     }
 }
 

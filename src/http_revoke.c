@@ -14,7 +14,7 @@
 struct revoke_job {
     http_job job;
     revoke_op op;
-    char *token, *client_id;
+    char *token, *client_id, *jti;
 };
 
 static void send_ok(h2o_req_t *req)
@@ -30,6 +30,10 @@ static void finish_revoke(http_job *job, h2o_req_t *req)
         if (job->op.status != WT_OK)
             http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE,
                              "the store could not record the revocation; retry");
+        else if (j->op.jti_replayed)
+            http_oauth_error(req, 401, OE_INVALID_CLIENT,
+                             "this client assertion was already used (its jti was seen "
+                             "before): sign a new one with a fresh jti");
         else
             send_ok(req);
     }
@@ -41,6 +45,7 @@ static void finish_revoke(http_job *job, h2o_req_t *req)
     OPENSSL_cleanse(j->token, strlen(j->token));
     free(j->token);
     free(j->client_id);
+    free(j->jti);
     free(j);
 }
 
@@ -70,16 +75,20 @@ int http_revoke(http_thread *t, h2o_req_t *req)
         http_oauth_error(req, 400, OE_INVALID_REQUEST, "the token parameter is missing");
         goto out;
     }
-    /* Most revocations of unknown or foreign tokens need no write at all. */
+    /* Most revocations of unknown or foreign tokens need no write at all — unless a client
+     * assertion's jti must be recorded. */
     revoke_op probe = {.token = token, .client_id = ca.client.id};
-    if (!tokens_revocable(txn, &probe)) {
+    if (!ca.assertion_used && !tokens_revocable(txn, &probe)) {
         send_ok(req);
         goto out;
     }
     struct revoke_job *j = calloc(1, sizeof *j);
-    if (!j || !(j->token = strdup(token)) || !(j->client_id = strdup(ca.client.id))) {
-        if (j)
+    if (!j || !(j->token = strdup(token)) || !(j->client_id = strdup(ca.client.id)) ||
+        (ca.assertion_used && !(j->jti = strdup(ca.jti)))) {
+        if (j) {
             free(j->token);
+            free(j->client_id);
+        }
         free(j);
         http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "out of memory");
         goto out;
@@ -87,6 +96,8 @@ int http_revoke(http_thread *t, h2o_req_t *req)
     j->op.now = now_us() / 1000000;
     j->op.token = j->token;
     j->op.client_id = j->client_id;
+    j->op.jti = j->jti;
+    j->op.jti_keep_until = ca.jti_keep_until;
     http_job_init(&j->job, req, finish_revoke);
     http_job_store(&j->job, tokens_revoke, &j->op);
 out:

@@ -24,6 +24,8 @@ struct token_job {
     refresh_redeem refresh;
     cc_issue cc;
     char *client_id, *verifier, *redirect_uri, *resource, *scope;
+    char *jti; /* private_key_jwt: recorded by the grant's writer op */
+    int64_t jti_keep_until;
 };
 
 static void free_job(struct token_job *j)
@@ -33,6 +35,7 @@ static void free_job(struct token_job *j)
     free(j->redirect_uri);
     free(j->resource);
     free(j->scope);
+    free(j->jti);
     OPENSSL_cleanse(j, sizeof *j); /* it held token secrets */
     free(j);
 }
@@ -86,9 +89,10 @@ static void finish_grant(http_job *job, h2o_req_t *req)
 
 /* A job with the client id copied and a fresh access/refresh pair minted; NULL on failure
  * (the error is sent). */
-static struct token_job *new_job(h2o_req_t *req, const client_t *c, token_result **res,
+static struct token_job *new_job(h2o_req_t *req, const clientauth *ca, token_result **res,
                                  int kind)
 {
+    const client_t *c = &ca->client;
     struct token_job *j = calloc(1, sizeof *j);
     app *a = http_thread_of(req)->a;
     if (j) {
@@ -100,7 +104,10 @@ static struct token_job *new_job(h2o_req_t *req, const client_t *c, token_result
         (*res)->mark_client_used = register_client_unused(c);
         int64_t us = now_us();
         j->client_id = strdup(c->id);
-        if (!j->client_id || token_mint(TOKEN_ACCESS, us, &(*res)->access, NULL) != WT_OK ||
+        j->jti = ca->assertion_used ? strdup(ca->jti) : NULL;
+        j->jti_keep_until = ca->jti_keep_until;
+        if (!j->client_id || (ca->assertion_used && !j->jti) ||
+            token_mint(TOKEN_ACCESS, us, &(*res)->access, NULL) != WT_OK ||
             token_mint(TOKEN_REFRESH, us, &(*res)->refresh, NULL) != WT_OK) {
             free_job(j);
             j = NULL;
@@ -119,7 +126,7 @@ static char *dup_opt(const char *s, bool *ok)
     return d;
 }
 
-static int grant_code(http_thread *t, h2o_req_t *req, const form_t *f, const client_t *c)
+static int grant_code(http_thread *t, h2o_req_t *req, const form_t *f, const clientauth *ca)
 {
     const char *code = form_get(f, "code"), *verifier = form_get(f, "code_verifier");
     token_t tok;
@@ -144,7 +151,7 @@ static int grant_code(http_thread *t, h2o_req_t *req, const form_t *f, const cli
         return 0;
     }
     token_result *res;
-    struct token_job *j = new_job(req, c, &res, G_CODE);
+    struct token_job *j = new_job(req, ca, &res, G_CODE);
     if (!j)
         return 0;
     bool ok = true;
@@ -163,12 +170,14 @@ static int grant_code(http_thread *t, h2o_req_t *req, const form_t *f, const cli
     r->verifier = j->verifier;
     r->redirect_uri = j->redirect_uri;
     r->resource = j->resource;
+    r->jti = j->jti;
+    r->jti_keep_until = j->jti_keep_until;
     http_job_init(&j->job, req, finish_grant);
     http_job_store(&j->job, tokens_redeem_code, r);
     return 0;
 }
 
-static int grant_refresh(http_thread *t, h2o_req_t *req, const form_t *f, const client_t *c)
+static int grant_refresh(http_thread *t, h2o_req_t *req, const form_t *f, const clientauth *ca)
 {
     const char *rt = form_get(f, "refresh_token");
     token_t tok;
@@ -182,7 +191,7 @@ static int grant_refresh(http_thread *t, h2o_req_t *req, const form_t *f, const 
         return 0;
     }
     token_result *res;
-    struct token_job *j = new_job(req, c, &res, G_REFRESH);
+    struct token_job *j = new_job(req, ca, &res, G_REFRESH);
     if (!j)
         return 0;
     bool ok = true;
@@ -200,6 +209,8 @@ static int grant_refresh(http_thread *t, h2o_req_t *req, const form_t *f, const 
     r->client_id = j->client_id;
     r->scope = j->scope && j->scope[0] ? j->scope : NULL;
     r->resource = j->resource;
+    r->jti = j->jti;
+    r->jti_keep_until = j->jti_keep_until;
     http_job_init(&j->job, req, finish_grant);
     http_job_store(&j->job, tokens_refresh, r);
     return 0;
@@ -231,7 +242,7 @@ static int grant_client_credentials(http_thread *t, h2o_req_t *req, const form_t
         return 0;
     }
     token_result *res;
-    struct token_job *j = new_job(req, c, &res, G_CC);
+    struct token_job *j = new_job(req, ca, &res, G_CC);
     if (!j) {
         free(scope);
         return 0;
@@ -241,6 +252,8 @@ static int grant_client_credentials(http_thread *t, h2o_req_t *req, const form_t
     j->cc.client_id = j->client_id;
     j->cc.scope = scope;
     j->cc.resource = r->resource;
+    j->cc.jti = j->jti;
+    j->cc.jti_keep_until = j->jti_keep_until;
     http_job_init(&j->job, req, finish_grant);
     http_job_store(&j->job, tokens_client_credentials, &j->cc);
     return 0;
@@ -304,9 +317,9 @@ int http_token(http_thread *t, h2o_req_t *req)
         goto out;
     }
     if (strcmp(gt, "authorization_code") == 0)
-        grant_code(t, req, &f, &ca.client);
+        grant_code(t, req, &f, &ca);
     else if (strcmp(gt, "refresh_token") == 0)
-        grant_refresh(t, req, &f, &ca.client);
+        grant_refresh(t, req, &f, &ca);
     else
         grant_client_credentials(t, req, &f, &ca.client, &ca);
 out:

@@ -316,6 +316,15 @@ static wt_status update(store_txn *t, int64_t now, bool rotate, int64_t retire_a
     wt_status st = rec_list_load(t, &l);
     if (st != WT_OK)
         return st;
+    size_t live = 0;
+    for (size_t i = 0; i < l.n; i++)
+        live += published(&l.v[i], now);
+    if (rotate && live + 1 >= MAX_KEYS) {
+        /* Never more keys than a load can hold: refuse (the caller says why) rather than
+         * drop one. */
+        rec_list_free(&l);
+        return WT_TOOBIG;
+    }
     for (size_t i = 0; i < l.n && st == WT_OK; i++) {
         key_rec *r = &l.v[i];
         if (!published(r, now)) {

@@ -53,7 +53,8 @@ wt_status keys_ensure_txn(store_txn *t, int64_t now);
 
 /* Inside a write transaction: generates a new active key; the previously active one(s) retire
  * at now + retire_after (published until then); keys already past their time are purged.
- * kid_out (KEYS_KID_LEN + 1 bytes, may be NULL) gets the new kid. WT_OK, WT_ECRYPTO, WT_ESTORE. */
+ * kid_out (KEYS_KID_LEN + 1 bytes, may be NULL) gets the new kid. WT_OK, WT_ECRYPTO, WT_ESTORE,
+ * or WT_TOOBIG (nothing changed) when 63 keys are still published. */
 wt_status keys_rotate(store_txn *t, int64_t now, int64_t retire_after, char *kid_out);
 
 /* The key set for administrators, newest first: [{"kid", "alg", "kty", "crv", "created",

@@ -124,7 +124,7 @@ static wt_status build_as_metadata(app *a)
     const char *iss = a->cfg.issuer;
     static const char *const auth_methods[] = {"client_secret_basic", "client_secret_post",
                                                "private_key_jwt", "none"};
-    static const char *const algs[] = {"ES256", "RS256"};
+    static const char *const algs[] = {"ES256", "RS256", "PS256", "EdDSA"};
     static const char *const grants[] = {"authorization_code", "refresh_token",
                                          "client_credentials"};
     static const char *const code[] = {"code"}, *const query[] = {"query"}, *const s256[] = {"S256"};
@@ -143,15 +143,15 @@ static wt_status build_as_metadata(app *a)
     json_object_set_new(o, "grant_types_supported", str_array(grants, 3));
     json_object_set_new(o, "code_challenge_methods_supported", str_array(s256, 1));
     json_object_set_new(o, "token_endpoint_auth_methods_supported", str_array(auth_methods, 4));
-    json_object_set_new(o, "token_endpoint_auth_signing_alg_values_supported", str_array(algs, 2));
+    json_object_set_new(o, "token_endpoint_auth_signing_alg_values_supported", str_array(algs, 4));
     json_object_set_new(o, "revocation_endpoint_auth_methods_supported",
                         str_array(auth_methods, 4));
     json_object_set_new(o, "revocation_endpoint_auth_signing_alg_values_supported",
-                        str_array(algs, 2));
+                        str_array(algs, 4));
     json_object_set_new(o, "introspection_endpoint_auth_methods_supported",
                         str_array(auth_methods, 3));
     json_object_set_new(o, "introspection_endpoint_auth_signing_alg_values_supported",
-                        str_array(algs, 2));
+                        str_array(algs, 4));
     json_t *scopes = json_array();
     for (size_t i = 0; i < a->scopes.n; i++)
         json_array_append_new(scopes, json_string(a->scopes.v[i].name));

@@ -43,7 +43,7 @@ typedef enum {
     STORE_DB_CONSENTS,  /* user id NUL client id -> consent record (remembered scopes) */
     STORE_DB_SESSIONS,  /* selector(16) -> browser login session record */
     STORE_DB_INDEX,     /* DUPSORT: index key -> id ("u:<user>", "c:<client>" -> grant id) */
-    STORE_DB_JTI,       /* client id NUL jti -> expiry (private_key_jwt replay guard) */
+    STORE_DB_JTI,       /* client id NUL SHA-256(jti) -> keep_until, 8 bytes LE (replay guard) */
     STORE_DB_COUNT
 } store_db;
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "assertion.h"
 #include "crypto.h"
 #include "grants.h"
 #include "log.h"
@@ -56,6 +57,11 @@ static wt_status refuse(token_result *res, enum oauth_error e, const char *why)
     snprintf(res->why, sizeof res->why, "%s", why);
     return WT_OK; /* the refusal itself commits (nothing was written, or a revocation was) */
 }
+
+/* Records a private_key_jwt assertion's jti first thing in the op: a replay refuses the
+ * request (invalid_client) and a refusal after this point still commits the record. */
+#define JTI_REPLAY "this client assertion was already used (its jti was seen before): sign a " \
+                   "new one with a fresh jti"
 
 /* Creates the grant, its access token and (when asked) refresh token. */
 static wt_status issue_pair(store_txn *t, int64_t now, const char *client_id,
@@ -109,7 +115,12 @@ wt_status tokens_redeem_code(store_txn *t, void *arg)
     store_val v;
     code_rec r;
     uint8_t dg[32];
-    wt_status st = store_get(t, STORE_DB_CODES, c->code.selector, 16, &v);
+    wt_status st = assertion_record_jti(t, c->client_id, c->jti, c->jti_keep_until);
+    if (st == WT_EXISTS)
+        return refuse(res, OE_INVALID_CLIENT, JTI_REPLAY);
+    if (st != WT_OK)
+        return st;
+    st = store_get(t, STORE_DB_CODES, c->code.selector, 16, &v);
     if (st == WT_NOTFOUND)
         return refuse(res, OE_INVALID_GRANT, "the authorization code is invalid or expired");
     if (st != WT_OK)
@@ -262,7 +273,12 @@ wt_status tokens_refresh(store_txn *t, void *arg)
     refresh_rec r;
     grant_rec g;
     uint8_t dg[32];
-    wt_status st = store_get(t, STORE_DB_REFRESH, c->presented.selector, 16, &v);
+    wt_status st = assertion_record_jti(t, c->client_id, c->jti, c->jti_keep_until);
+    if (st == WT_EXISTS)
+        return refuse(res, OE_INVALID_CLIENT, JTI_REPLAY);
+    if (st != WT_OK)
+        return st;
+    st = store_get(t, STORE_DB_REFRESH, c->presented.selector, 16, &v);
     if (st == WT_NOTFOUND)
         return refuse(res, OE_INVALID_GRANT, "the refresh token is invalid, expired or revoked");
     if (st != WT_OK)
@@ -388,7 +404,12 @@ wt_status tokens_client_credentials(store_txn *t, void *arg)
     cc_issue *c = arg;
     uint8_t gid[GRANT_ID_LEN];
     c->res.with_refresh = false;
-    wt_status st = issue_pair(t, c->now, c->client_id, "", "", c->scope, c->resource, c->now,
+    wt_status st = assertion_record_jti(t, c->client_id, c->jti, c->jti_keep_until);
+    if (st == WT_EXISTS)
+        return refuse(&c->res, OE_INVALID_CLIENT, JTI_REPLAY);
+    if (st != WT_OK)
+        return st;
+    st = issue_pair(t, c->now, c->client_id, "", "", c->scope, c->resource, c->now,
                               &c->res, gid);
     if (st == WT_OK) {
         snprintf(c->res.scope, sizeof c->res.scope, "%s", c->scope);
@@ -445,10 +466,17 @@ wt_status tokens_revoke(store_txn *t, void *arg)
 {
     revoke_op *c = arg;
     uint8_t gid[GRANT_ID_LEN];
-    c->revoked = false;
+    c->revoked = c->jti_replayed = false;
+    wt_status st = assertion_record_jti(t, c->client_id, c->jti, c->jti_keep_until);
+    if (st == WT_EXISTS) {
+        c->jti_replayed = true;
+        return WT_OK;
+    }
+    if (st != WT_OK)
+        return st;
     if (!revocable(t, c, gid))
         return WT_OK;
-    wt_status st = grant_revoke(t, gid);
+    st = grant_revoke(t, gid);
     c->revoked = st == WT_OK;
     return st == WT_NOTFOUND ? WT_OK : st;
 }

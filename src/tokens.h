@@ -47,6 +47,8 @@ typedef struct {
     const char *verifier;
     const char *redirect_uri; /* NULL when not sent */
     const char *resource;     /* NULL when not sent */
+    const char *jti;          /* private_key_jwt: the assertion's jti to record, or NULL */
+    int64_t jti_keep_until;
     token_result res;
     bool replayed;            /* out: a replay by the owner revoked the code's grant */
 } code_redeem;
@@ -61,6 +63,8 @@ typedef struct {
     const char *client_id;
     const char *scope;        /* NULL when not sent: the grant's scope */
     const char *resource;     /* NULL when not sent */
+    const char *jti;          /* private_key_jwt: the assertion's jti to record, or NULL */
+    int64_t jti_keep_until;
     token_result res;
     bool reuse_revoked;       /* out: a retired token was replayed and the grant died */
     bool grace_replay;        /* out: the same successor pair was handed back */
@@ -71,6 +75,8 @@ wt_status tokens_refresh(store_txn *t, void *arg /* refresh_redeem */);
 typedef struct {
     int64_t now;
     const char *client_id, *scope, *resource; /* scope already resolved, resource normalised */
+    const char *jti;          /* private_key_jwt: the assertion's jti to record, or NULL */
+    int64_t jti_keep_until;
     token_result res;
 } cc_issue;
 wt_status tokens_client_credentials(store_txn *t, void *arg /* cc_issue */);
@@ -81,7 +87,10 @@ typedef struct {
     int64_t now;
     const char *token;
     const char *client_id; /* NULL: an administrator (the CLI) — any client's token */
+    const char *jti;       /* private_key_jwt: the assertion's jti to record, or NULL */
+    int64_t jti_keep_until;
     bool revoked;          /* out */
+    bool jti_replayed;     /* out: the assertion was a replay; nothing was revoked */
 } revoke_op;
 wt_status tokens_revoke(store_txn *t, void *arg /* revoke_op */);
 /* The read-only check of tokens_revoke: true when the token is genuine, its grant lives and

@@ -290,8 +290,9 @@ Test(register_metadata, auth_method_and_jwks)
     char secret[TOKEN_STR_LEN + 1], rat[TOKEN_STR_LEN + 1];
     json_t *doc = build_ok("{\"redirect_uris\":[\"https://a.example/cb\"],"
                            "\"token_endpoint_auth_method\":\"private_key_jwt\",\"jwks\":"
-                           "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"a\","
-                           "\"y\":\"b\"}]}}",
+                           "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+                           "\"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4\",\"y\":"
+                           "\"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM\"}]}}",
                            secret, rat);
     cr_assert_str_eq(secret, "");
     cr_assert_null(json_object_get(doc, "secret_sha256"));
