@@ -6,6 +6,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/deploy/deps.sh" --test
 jobs=$(nproc)
+# The npm packages the interoperability tests drive (pinned by their package-lock.json).
+for d in tests/e2e/js tests/e2e/interop; do
+  [ -f "$root/$d/package-lock.json" ] && command -v npm >/dev/null &&
+    npm ci --prefix "$root/$d" --no-audit --no-fund --loglevel=error
+done
 for kind in debug asan; do
   dir="$root/build/$kind"
   flags=(-DCMAKE_BUILD_TYPE=Debug)

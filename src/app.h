@@ -36,7 +36,7 @@ typedef struct app {
     void *http_server;       /* owned by http.c while serving */
     struct throttle *login_throttle; /* failed-login counters (throttle.c) */
     struct ratelimit *limits;        /* per-address request rates (ratelimit.c) */
-    struct keyring_cache *keys;      /* signing keys, reloaded when the store's change (keys.c) */
+    struct keyring_cache *keys;      /* signing keys (keys.c), reloaded when the store changes */
 } app;
 
 #endif

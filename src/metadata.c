@@ -152,6 +152,8 @@ static wt_status build_as_metadata(app *a)
                         str_array(auth_methods, 3));
     json_object_set_new(o, "introspection_endpoint_auth_signing_alg_values_supported",
                         str_array(algs, 4));
+    static const char *const es256[] = {"ES256"};
+    json_object_set_new(o, "introspection_signing_alg_values_supported", str_array(es256, 1));
     json_t *scopes = json_array();
     for (size_t i = 0; i < a->scopes.n; i++)
         json_array_append_new(scopes, json_string(a->scopes.v[i].name));
