@@ -16,6 +16,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "cimd.h"
 #include "gc.h"
 #include "metadata.h"
 #include "ratelimit.h"
@@ -591,11 +592,16 @@ static void job_worker_done(worker_job *w)
     job_post(job);
 }
 
-void http_job_worker(http_job *job, void (*run)(worker_job *w))
+void http_job_worker_on(http_job *job, struct workers *pool, void (*run)(worker_job *w))
 {
     job->wjob.run = run;
     job->wjob.done = job_worker_done;
-    workers_submit(job->thr->a->hashers, &job->wjob);
+    workers_submit(pool, &job->wjob);
+}
+
+void http_job_worker(http_job *job, void (*run)(worker_job *w))
+{
+    http_job_worker_on(job, job->thr->a->hashers, run);
 }
 
 static void on_job_done(h2o_multithread_receiver_t *rx, h2o_linklist_t *msgs)
@@ -669,7 +675,13 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
 static wt_status purge_run(store_txn *t, void *arg)
 {
-    return gc_step(t, now_us() / 1000000, PURGE_SCAN, arg);
+    gc_state *s = arg;
+    int64_t now = now_us() / 1000000;
+    bool more = false;
+    wt_status st = gc_step(t, now, PURGE_SCAN, s);
+    if (st == WT_OK)
+        st = cimd_purge_idle(t, now, CIMD_IDLE_TTL, 100, &s->cimd_purged, &more);
+    return st;
 }
 
 static void purge_done(store_op *op, wt_status st)

@@ -100,8 +100,9 @@ void http_job_init(http_job *job, h2o_req_t *req, http_finish_fn finish);
 /* Runs `run(txn, arg)` in the writer's next batch; finish is called after the commit with
  * job->op.status set. */
 void http_job_store(http_job *job, store_run_fn run, void *arg);
-/* Runs `run` on a hashing worker; then finish. */
+/* Runs `run` on a hashing worker (or on `pool`); then finish. */
 void http_job_worker(http_job *job, void (*run)(worker_job *w));
+void http_job_worker_on(http_job *job, struct workers *pool, void (*run)(worker_job *w));
 
 /* ---- handlers (one file each group) ---- */
 typedef int (*http_handler_fn)(http_thread *t, h2o_req_t *req);

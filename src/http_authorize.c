@@ -171,6 +171,15 @@ static void consent_page(http_thread *t, h2o_req_t *req, const authz_req *r, con
     buf_adds(&b, "</strong></h1><p>After you decide, you will return to <strong>");
     buf_add_html(&b, host);
     buf_adds(&b, "</strong>.</p>");
+    cimd_url doc;
+    char dwhy[64];
+    if (r->client.source == CLIENT_CIMD &&
+        cimd_url_parse(r->client.id, &doc, dwhy, sizeof dwhy) == WT_OK) {
+        /* Its name is self-chosen: show who vouches for it. */
+        buf_adds(&b, "<p class=\"muted\">Identified by its metadata document on <strong>");
+        buf_add_html(&b, doc.host);
+        buf_adds(&b, "</strong>.</p>");
+    }
     if (client_loopback_only(&r->client))
         buf_adds(&b, "<p class=\"warn\" role=\"note\">This application only returns to "
                      "addresses on this device (loopback). Continue only if you started it "
@@ -656,7 +665,7 @@ static bool cimd_begin(http_thread *t, h2o_req_t *req, struct authz_job *j)
         return true;
     }
     http_job_init(&c->job, req, cimd_fetched);
-    http_job_worker(&c->job, cimd_run);
+    http_job_worker_on(&c->job, t->a->fetchers, cimd_run);
     return true;
 }
 

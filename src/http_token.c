@@ -311,6 +311,11 @@ int http_token(http_thread *t, h2o_req_t *req)
         http_client_auth_failed(req, &ca);
         goto out;
     }
+    if (ca.client.source == CLIENT_CIMD && !t->a->cfg.cimd.enabled) {
+        http_oauth_error(req, 401, OE_INVALID_CLIENT,
+                         "client metadata documents are disabled on this server");
+        goto out;
+    }
     if (!client_allows_grant(&ca.client, gt)) {
         http_oauth_error(req, 400, OE_UNAUTHORIZED_CLIENT,
                          "this client is not registered for this grant type");
