@@ -134,6 +134,11 @@ int http_register_manage(http_thread *t, h2o_req_t *req);
  * was tried) and its security event. */
 struct clientauth_s;
 void http_client_auth_failed(h2o_req_t *req, const struct clientauth_s *ca);
+/* Begins the thread's read and authenticates the calling client for `endpoint` (its path, for
+ * assertion audiences). 0 on success; -1 when an answer was sent. Either way *txn is the read
+ * (or NULL) that the caller ends. */
+int http_client_auth(http_thread *t, h2o_req_t *req, const form_t *f, const char *endpoint,
+                     store_txn **txn, struct clientauth_s *ca);
 int http_authorize(http_thread *t, h2o_req_t *req);
 int http_logout(http_thread *t, h2o_req_t *req);
 

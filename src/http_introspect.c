@@ -125,24 +125,14 @@ int http_introspect(http_thread *t, h2o_req_t *req)
         http_oauth_error(req, 400, OE_INVALID_REQUEST, m);
         goto out;
     }
-    if (store_reader_begin(t->reader, &txn) != WT_OK) {
-        txn = NULL;
-        http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "the store is not readable");
+    if (http_client_auth(t, req, &f, "/oauth/introspect", &txn, &ca) != 0)
         goto out;
-    }
-    if (client_authenticate_at(txn, http_header(req, H2O_TOKEN_AUTHORIZATION, NULL, NULL), &f,
-                               t->a->cfg.issuer, "/oauth/introspect", &ca) != WT_OK) {
-        http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "the store is not readable");
-        goto out;
-    }
-    if (ca.err == OE_NONE && !introspect_caller_allowed(&ca)) {
+    if (!introspect_caller_allowed(&ca)) {
         ca.err = OE_INVALID_CLIENT;
         ca.status = 401;
         snprintf(ca.why, sizeof ca.why,
                  "this client may not introspect tokens: only confidential clients registered "
                  "with the wattle CLI (resource servers) may");
-    }
-    if (ca.err != OE_NONE) {
         http_client_auth_failed(req, &ca);
         goto out;
     }

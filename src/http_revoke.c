@@ -61,16 +61,8 @@ int http_revoke(http_thread *t, h2o_req_t *req)
         http_oauth_error(req, 400, OE_INVALID_REQUEST, "a parameter is given more than once");
         goto out;
     }
-    if (store_reader_begin(t->reader, &txn) != WT_OK ||
-        client_authenticate_at(txn, http_header(req, H2O_TOKEN_AUTHORIZATION, NULL, NULL), &f,
-                               t->a->cfg.issuer, "/oauth/revoke", &ca) != WT_OK) {
-        http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "the store is not readable");
+    if (http_client_auth(t, req, &f, "/oauth/revoke", &txn, &ca) != 0)
         goto out;
-    }
-    if (ca.err != OE_NONE) {
-        http_client_auth_failed(req, &ca);
-        goto out;
-    }
     if (!token || !token[0]) {
         http_oauth_error(req, 400, OE_INVALID_REQUEST, "the token parameter is missing");
         goto out;

@@ -259,6 +259,32 @@ static int grant_client_credentials(http_thread *t, h2o_req_t *req, const form_t
     return 0;
 }
 
+int http_client_auth(http_thread *t, h2o_req_t *req, const form_t *f, const char *endpoint,
+                     store_txn **txn, clientauth *ca)
+{
+    *txn = NULL;
+    if (store_reader_begin(t->reader, txn) != WT_OK) {
+        *txn = NULL;
+        http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "the store is not readable");
+        return -1;
+    }
+    if (client_authenticate_at(*txn, http_header(req, H2O_TOKEN_AUTHORIZATION, NULL, NULL), f,
+                               t->a->cfg.issuer, endpoint, ca) != WT_OK) {
+        http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "the store is not readable");
+        return -1;
+    }
+    if (ca->err == OE_NONE && ca->client.source == CLIENT_CIMD && !t->a->cfg.cimd.enabled) {
+        ca->err = OE_INVALID_CLIENT;
+        ca->status = 401;
+        snprintf(ca->why, sizeof ca->why, "client metadata documents are disabled here");
+    }
+    if (ca->err != OE_NONE) {
+        http_client_auth_failed(req, ca);
+        return -1;
+    }
+    return 0;
+}
+
 void http_client_auth_failed(h2o_req_t *req, const clientauth *ca)
 {
     http_thread *t = http_thread_of(req);
@@ -301,21 +327,8 @@ int http_token(http_thread *t, h2o_req_t *req)
                          "client_credentials");
         goto out;
     }
-    if (store_reader_begin(t->reader, &txn) != WT_OK ||
-        client_authenticate_at(txn, http_header(req, H2O_TOKEN_AUTHORIZATION, NULL, NULL), &f,
-                               t->a->cfg.issuer, "/oauth/token", &ca) != WT_OK) {
-        http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "the store is not readable");
+    if (http_client_auth(t, req, &f, "/oauth/token", &txn, &ca) != 0)
         goto out;
-    }
-    if (ca.err != OE_NONE) {
-        http_client_auth_failed(req, &ca);
-        goto out;
-    }
-    if (ca.client.source == CLIENT_CIMD && !t->a->cfg.cimd.enabled) {
-        http_oauth_error(req, 401, OE_INVALID_CLIENT,
-                         "client metadata documents are disabled on this server");
-        goto out;
-    }
     if (!client_allows_grant(&ca.client, gt)) {
         http_oauth_error(req, 400, OE_UNAUTHORIZED_CLIENT,
                          "this client is not registered for this grant type");
