@@ -10,12 +10,16 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# nodejs/npm may come from elsewhere (nvm, NodeSource): a working node is enough.
-if command -v node >/dev/null && command -v npm >/dev/null; then
-  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
-fi
-if command -v python3 >/dev/null; then missing=("${missing[@]/python3}"); fi
-read -r -a missing <<< "${missing[*]:-}"
+# node, npm and python3 may come from elsewhere (nvm, pyenv): a working command is enough.
+keep=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    nodejs|npm) command -v node >/dev/null && command -v npm >/dev/null && continue ;;
+    python3) command -v python3 >/dev/null && continue ;;
+  esac
+  keep+=("$p")
+done
+missing=("${keep[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "authorize.h"
+#include "buf.h"
 #include "crypto.h"
 #include "metadata.h"
 #include "pkce.h"
@@ -149,24 +150,27 @@ char *authz_code_location(const app *a, const authz_req *r, const char *code)
     return location(a, r, "code", code, NULL, NULL);
 }
 
+/* The pending request travels as a form-urlencoded string (base64url'd): the same syntax the
+ * request arrived in, so every byte of every value (state may hold anything but NUL) comes
+ * back exactly, which JSON strings (UTF-8 only) could not promise. */
 char *authz_pack(const authz_req *r, int64_t now)
 {
-    json_t *o = json_object();
+    buf_t b;
+    buf_init(&b, 64 * 1024);
     for (size_t i = 0; i < NPARAMS; i++) {
         const char *v = *param_slot((authz_req *)r, i);
-        if (v)
-            json_object_set_new(o, param_names[i], json_string(v));
+        if (!v)
+            continue;
+        buf_adds(&b, param_names[i]);
+        buf_adds(&b, "=");
+        buf_add_urlenc(&b, v, strlen(v));
+        buf_adds(&b, "&");
     }
-    json_object_set_new(o, "exp", json_integer(now + AUTHZ_PENDING_TTL));
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!s)
-        return NULL;
-    size_t len = strlen(s);
-    char *out = malloc(B64URL_LEN(len) + 1);
+    buf_printf(&b, "exp=%lld", (long long)(now + AUTHZ_PENDING_TTL));
+    char *out = b.failed ? NULL : malloc(B64URL_LEN(b.len) + 1);
     if (out)
-        b64url_encode(s, len, out);
-    free(s);
+        b64url_encode(b.p, b.len, out);
+    buf_free(&b);
     return out;
 }
 
@@ -175,16 +179,16 @@ wt_status authz_unpack(const char *packed, int64_t now, form_t *f)
     size_t len = strlen(packed);
     char why[64];
     memset(f, 0, sizeof *f);
-    if (len > 24000)
+    if (len > 120000)
         return WT_INVALID;
-    uint8_t *raw = malloc(len);
+    uint8_t *raw = malloc(len + 1);
     long n = raw ? b64url_decode(packed, len, raw, len) : -1;
-    wt_status st = n < 0 ? WT_INVALID : form_from_json((char *)raw, (size_t)n, f, why, sizeof why);
+    wt_status st = n < 0 ? WT_INVALID : form_parse((char *)raw, (size_t)n, f, why, sizeof why);
     free(raw);
     if (st != WT_OK)
         return WT_INVALID;
     const char *exp = form_get(f, "exp");
-    if (!exp || strtoll(exp, NULL, 10) < now) {
+    if (!exp || form_count(f, "exp") != 1 || strtoll(exp, NULL, 10) < now) {
         form_free(f);
         return exp ? WT_EXPIRED : WT_INVALID;
     }
