@@ -654,6 +654,21 @@ static int load_config(app *a, const opts *o)
 
 int cli_main(int argc, char **argv)
 {
+    /* Options of every command may also come before it: "wattle -c FILE user list". */
+    char *moved[256];
+    if (argc > 2 && argc < 250 && (strcmp(argv[1], "-c") == 0 || strcmp(argv[1], "--data-dir") == 0)) {
+        int lead = 1, n = 0;
+        while (lead + 1 < argc &&
+               (strcmp(argv[lead], "-c") == 0 || strcmp(argv[lead], "--data-dir") == 0))
+            lead += 2;
+        moved[n++] = argv[0];
+        for (int i = lead; i < argc; i++)
+            moved[n++] = argv[i];
+        for (int i = 1; i < lead; i++)
+            moved[n++] = argv[i];
+        moved[n] = NULL;
+        argv = moved;
+    }
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);

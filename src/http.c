@@ -199,7 +199,7 @@ static void security_headers(h2o_req_t *req)
                           NULL, H2O_STRLIT("nosniff"));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
                    H2O_STRLIT("no-store"));
-    if (req->scheme == &H2O_URL_SCHEME_HTTPS)
+    if (http_is_https(req))
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, NULL,
                        H2O_STRLIT("max-age=31536000"));
 }

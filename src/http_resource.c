@@ -376,6 +376,118 @@ static void body_swap_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *buf
     h2o_ostream_send_next(self, req, bufcnt ? &s->body : bufs, bufcnt ? 1 : 0, state);
 }
 
+/* Early flush of an event stream's head. h2o 2.2.5's proxy sends nothing downstream until the
+ * upstream's first body bytes arrive, so a Server-Sent Events stream that starts quiet (an MCP
+ * server's GET stream) would keep the client waiting for the status line. This ostream, when
+ * the proxy has not sent anything by the next loop turn, pushes a send of its own down the
+ * chain (the head goes out) with itself standing in as the generator, and hands control back
+ * to the proxy's generator when that send completes; a send the proxy makes meanwhile waits
+ * for it. */
+struct early_flush {
+    h2o_ostream_t super;
+    h2o_generator_t stand_in;
+    h2o_generator_t *orig;
+    h2o_timeout_entry_t timer;
+    h2o_req_t *req;
+    bool sent, inflight, pending;
+    h2o_iovec_t *pend_bufs;
+    size_t pend_cnt;
+    h2o_send_state_t pend_state;
+};
+
+struct early_flush_ref {
+    struct early_flush *f;
+};
+
+static void early_flush_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
+                                size_t bufcnt, h2o_send_state_t state)
+{
+    struct early_flush *f = (struct early_flush *)self;
+    if (h2o_timeout_is_linked(&f->timer))
+        h2o_timeout_unlink(&f->timer);
+    if (f->inflight) { /* ours is on the wire: this one follows when it completes */
+        f->pend_bufs = h2o_mem_alloc_pool(&req->pool, sizeof *bufs * (bufcnt ? bufcnt : 1));
+        memcpy(f->pend_bufs, bufs, sizeof *bufs * bufcnt);
+        f->pend_cnt = bufcnt;
+        f->pend_state = state;
+        f->pending = true;
+        return;
+    }
+    f->sent = true;
+    h2o_ostream_send_next(self, req, bufs, bufcnt, state);
+}
+
+static void early_flush_proceed(h2o_generator_t *g, h2o_req_t *req)
+{
+    struct early_flush *f = H2O_STRUCT_FROM_MEMBER(struct early_flush, stand_in, g);
+    req->_generator = f->orig;
+    f->inflight = false;
+    if (f->pending) {
+        f->pending = false;
+        h2o_ostream_send_next(&f->super, req, f->pend_bufs, f->pend_cnt, f->pend_state);
+    }
+}
+
+static void early_flush_stop(h2o_generator_t *g, h2o_req_t *req)
+{
+    struct early_flush *f = H2O_STRUCT_FROM_MEMBER(struct early_flush, stand_in, g);
+    req->_generator = f->orig;
+    f->inflight = false;
+    if (f->orig && f->orig->stop)
+        f->orig->stop(f->orig, req);
+}
+
+static void early_flush_fire(h2o_timeout_entry_t *e)
+{
+    struct early_flush *f = H2O_STRUCT_FROM_MEMBER(struct early_flush, timer, e);
+    h2o_req_t *req = f->req;
+    if (f->sent || f->inflight || !req->_generator)
+        return;
+    f->sent = f->inflight = true;
+    f->orig = req->_generator;
+    req->_generator = &f->stand_in;
+    /* h2o_ostream_send_next swallows an in-progress send without buffers (it only schedules
+     * a proceed), and HTTP/1's chunked encoder turns an empty buffer into none. So HTTP/2 gets
+     * one empty buffer, and HTTP/1 an SSE comment line, which every event-stream parser
+     * ignores (WHATWG HTML §9.2.6). */
+    static char comment[] = ":\n\n";
+    h2o_iovec_t first = {comment, req->version >= 0x200 ? 0 : sizeof comment - 1};
+    h2o_ostream_send_next(&f->super, req, &first, 1, H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void early_flush_dispose(void *p)
+{
+    struct early_flush_ref *ref = p;
+    if (ref->f && h2o_timeout_is_linked(&ref->f->timer))
+        h2o_timeout_unlink(&ref->f->timer);
+}
+
+static bool is_event_stream(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (i == -1)
+        return false;
+    h2o_iovec_t v = req->res.headers.entries[i].value;
+    return v.len >= 17 && strncasecmp(v.base, "text/event-stream", 17) == 0;
+}
+
+static h2o_ostream_t **add_early_flush(h2o_req_t *req, h2o_ostream_t **slot)
+{
+    struct early_flush *f = (struct early_flush *)h2o_add_ostream(req, sizeof *f, slot);
+    f->super.do_send = early_flush_do_send;
+    f->stand_in.proceed = early_flush_proceed;
+    f->stand_in.stop = early_flush_stop;
+    f->req = req;
+    f->timer = (h2o_timeout_entry_t){0};
+    f->timer.cb = early_flush_fire;
+    f->sent = f->inflight = f->pending = false;
+    struct early_flush_ref *ref =
+        h2o_mem_alloc_shared(&req->pool, sizeof *ref, early_flush_dispose);
+    ref->f = f;
+    h2o_timeout_link(req->conn->ctx->loop, &req->conn->ctx->zero_timeout, &f->timer);
+    return &f->super.next;
+}
+
 /* True when the response is h2o's own 502 for a proxy failure (connect refused, timeout,
  * unparsable upstream response) rather than a 502 the upstream sent: the proxy logs the
  * reason on the request before sending its error page. */
@@ -437,6 +549,9 @@ static void on_setup_response(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ost
                            H2O_STRLIT("no-store"));
             slot = &b->super.next;
         }
+    } else if (is_event_stream(req) &&
+               !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+        slot = add_early_flush(req, slot);
     }
     h2o_setup_next_prefilter(self, req, slot);
 }

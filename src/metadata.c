@@ -245,6 +245,41 @@ out:
     return st;
 }
 
+/* Every scope a resource requires must be one the server can grant. */
+static wt_status check_list(const app *a, json_t *list, size_t i, const char *method, char *err,
+                            size_t errlen)
+{
+    size_t k;
+    json_t *v;
+    json_array_foreach(list, k, v) {
+        const char *name = json_string_value(v);
+        if (!name || !scope_find(&a->scopes, name, strlen(name))) {
+            snprintf(err, errlen,
+                     "resources[%zu].scopes_required%s%s: \"%.60s\" is not in the scope "
+                     "catalogue (no token could ever carry it)",
+                     i, method ? "." : "", method ? method : "", name ? name : "?");
+            return WT_INVALID;
+        }
+    }
+    return WT_OK;
+}
+
+static wt_status check_required(const app *a, const app_resource *r, size_t i, char *err,
+                                size_t errlen)
+{
+    json_t *req = r->cfg->scopes_required;
+    if (json_is_array(req))
+        return check_list(a, req, i, NULL, err, errlen);
+    const char *m;
+    json_t *list;
+    json_object_foreach(req, m, list) {
+        wt_status st = check_list(a, list, i, m, err, errlen);
+        if (st != WT_OK)
+            return st;
+    }
+    return WT_OK;
+}
+
 wt_status metadata_load_scopes(app *a, char *err, size_t errlen)
 {
     const char *name = NULL;
@@ -285,7 +320,8 @@ wt_status metadata_build(app *a, char *err, size_t errlen)
                      i);
             return WT_INVALID;
         }
-        if ((st = build_prm(a, r, err, errlen)) != WT_OK)
+        if ((st = check_required(a, r, i, err, errlen)) != WT_OK ||
+            (st = build_prm(a, r, err, errlen)) != WT_OK)
             return st;
     }
     return build_as_metadata(a);

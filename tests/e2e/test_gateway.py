@@ -599,7 +599,10 @@ class ProxyTest(ResourceCase, CcMixin, SharedServerTestCase):
                 buf += chunk
                 while b"\n\n" in buf:
                     ev, buf = buf.split(b"\n\n", 1)
-                    arrivals.append((time.monotonic(), ev.decode()))
+                    # comment lines (":…") are not events: every SSE parser skips them
+                    lines = [ln for ln in ev.decode().split("\n") if not ln.startswith(":")]
+                    if lines:
+                        arrivals.append((time.monotonic(), "\n".join(lines)))
         finally:
             conn.close()
         self.assertEqual(len(arrivals), 3, arrivals)
@@ -609,6 +612,27 @@ class ProxyTest(ResourceCase, CcMixin, SharedServerTestCase):
             self.assertLess(b - a, gap + 0.7 * SLOW, "an event was late")
         for i, (_, ev) in enumerate(arrivals):
             self.assertTrue(ev.startswith("data: %d " % i), ev)
+
+
+    def test_quiet_event_stream_head_is_not_held_back(self):
+        """An MCP server's GET stream often sends its head and then nothing for a long time:
+        the client must see the status line at once, not when the first event comes."""
+        t = self.cc_token()
+        conn = self.server.connection(timeout=30 * SLOW)
+        try:
+            t0 = time.monotonic()
+            conn.request("GET", "/api/sse?n=1&quiet=2", headers=dict(
+                bearer(t), Accept="text/event-stream"))
+            r = conn.getresponse()
+            head_at = time.monotonic() - t0
+            self.assertEqual(r.status, 200)
+            body = r.read()
+        finally:
+            conn.close()
+        self.assertLess(head_at, 1.0 * SLOW, "the response head waited for the first event")
+        events = [e for e in body.decode().split("\n\n") if e and not e.startswith(":")]
+        self.assertEqual(len(events), 1, body)
+        self.assertTrue(events[0].startswith("data: 0 "), body)
 
 
 class ProxyDownTest(ResourceCase, CcMixin, WattleTestCase):

@@ -4,7 +4,8 @@ and for trying the proxy by hand:  python3 upstream_server.py [PORT]
 Python 3 standard library only. Threaded, HTTP/1.1 with keep-alive (like a real API behind
 Wattle). Every request is recorded (method, path, headers as sent, body) for the test to
 inspect. Routes, whatever the path prefix before them:
-  .../sse?n=3&gap=1.5   text/event-stream, chunked: n events `gap` seconds apart; each event's
+  .../sse?n=3&gap=1.5&quiet=0   text/event-stream, chunked: after `quiet` seconds, n events
+                        `gap` seconds apart; each event's
                          data is "<index> <unix time it was sent>"
   .../status/<code>      answers <code> with the text body "upstream says <code>"
   anything else          200 JSON echo of the request: method, path, headers ([name, value]
@@ -86,6 +87,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _sse(self, q):
         n = int(q.get("n", ["3"])[0])
         gap = float(q.get("gap", ["1.5"])[0])
+        quiet = float(q.get("quiet", ["0"])[0])  # silence after the head, before event 0
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -93,6 +95,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         try:
+            time.sleep(quiet)
             for i in range(n):
                 if i:
                     time.sleep(gap)
