@@ -31,11 +31,11 @@ typedef struct app {
     size_t as_metadata_len;
     app_resource *res;
     size_t nres;
-    uint8_t cookie_key[32]; /* HMAC key for CSRF tokens, from the store's secrets */
-    struct workers *hashers; /* password hashing off the event loop */
-    struct workers *fetchers; /* client metadata document fetches (slow peers must not stall
-                                 logins) */
-    void *http_server;       /* owned by http.c while serving */
+    uint8_t cookie_key[32];          /* HMAC key for CSRF tokens, from the store's secrets */
+    struct workers *hashers;         /* password hashing off the event loop */
+    struct workers *fetchers;        /* client metadata document fetches (slow peers must not stall
+                                        logins) */
+    void *http_server;               /* owned by http.c while serving */
     struct throttle *login_throttle; /* failed-login counters (throttle.c) */
     struct ratelimit *limits;        /* per-address request rates (ratelimit.c) */
     struct keyring_cache *keys;      /* signing keys (keys.c), reloaded when the store changes */

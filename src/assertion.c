@@ -29,7 +29,7 @@ static const struct {
     const char *name;
     enum alg alg;
 } algs[] = {
-    {"ES256", ALG_ES256}, {"RS256", ALG_RS256}, {"PS256", ALG_PS256},
+    {"ES256", ALG_ES256}, {"RS256", ALG_RS256},   {"PS256", ALG_PS256},
     {"EdDSA", ALG_EDDSA}, {"Ed25519", ALG_EDDSA}, /* RFC 9864's fully specified name */
 };
 
@@ -133,17 +133,20 @@ static wt_status jws_parse(const char *s, size_t len, jws *j, bool with_sig, cha
     if (j->len[0] == 0 || j->len[1] == 0)
         return deny(why, whylen, "the client assertion has an empty header or payload");
     if (j->len[2] == 0)
-        return deny(why, whylen, "the client assertion is unsigned (empty signature): "
-                                 "unsigned assertions are refused");
+        return deny(why, whylen,
+                    "the client assertion is unsigned (empty signature): "
+                    "unsigned assertions are refused");
     if (!(j->header = decode_json(j->seg[0], j->len[0]))) {
         jws_free(j);
-        return deny(why, whylen, "the client assertion's header is not a base64url-encoded "
-                                 "JSON object (duplicate member names are refused)");
+        return deny(why, whylen,
+                    "the client assertion's header is not a base64url-encoded "
+                    "JSON object (duplicate member names are refused)");
     }
     if (!(j->claims = decode_json(j->seg[1], j->len[1]))) {
         jws_free(j);
-        return deny(why, whylen, "the client assertion's payload is not a base64url-encoded "
-                                 "JSON object (duplicate member names are refused)");
+        return deny(why, whylen,
+                    "the client assertion's payload is not a base64url-encoded "
+                    "JSON object (duplicate member names are refused)");
     }
     if (with_sig) {
         j->sig = malloc(j->len[2]);
@@ -197,9 +200,8 @@ static enum alg jwk_alg(const json_t *k, char *why, size_t whylen)
         bool verify = false;
         size_t i;
         json_t *v;
-        json_array_foreach(ops, i, v)
-            if (json_is_string(v) && strcmp(json_string_value(v), "verify") == 0)
-                verify = true;
+        json_array_foreach(ops, i, v) if (json_is_string(v) && strcmp(json_string_value(v),
+                                                                      "verify") == 0) verify = true;
         if (!verify) {
             deny(why, whylen, "has key_ops without verify");
             return ALG_UNSUPPORTED;
@@ -389,12 +391,11 @@ static int verify_sig(EVP_PKEY *pk, enum alg a, const void *msg, size_t mlen, co
     }
     if (!(m = EVP_MD_CTX_new()))
         return -1;
-    if (EVP_DigestVerifyInit_ex(m, &pc, a == ALG_EDDSA ? NULL : "SHA256", NULL, NULL, pk,
-                                NULL) != 1)
+    if (EVP_DigestVerifyInit_ex(m, &pc, a == ALG_EDDSA ? NULL : "SHA256", NULL, NULL, pk, NULL) !=
+        1)
         goto out;
-    if (a == ALG_PS256 &&
-        (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) != 1 ||
-         EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST) != 1))
+    if (a == ALG_PS256 && (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) != 1 ||
+                           EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST) != 1))
         goto out;
     rc = EVP_DigestVerify(m, s, sl, msg, mlen) == 1 ? 1 : 0;
 out:
@@ -434,7 +435,8 @@ static bool aud_ok(const json_t *aud, const char *const *accept)
     } else if (json_is_array(aud) && json_array_size(aud) <= ASSERTION_MAX_AUD) {
         size_t i;
         json_t *v;
-        json_array_foreach(aud, i, v) {
+        json_array_foreach(aud, i, v)
+        {
             if (!json_is_string(v))
                 return false;
             one[n++] = json_string_value(v);
@@ -464,8 +466,9 @@ static wt_status check_claims(const json_t *c, const assertion_check *chk, asser
     if (!json_object_get(c, "aud"))
         return deny(why, whylen, "the client assertion has no aud claim");
     if (!aud_ok(json_object_get(c, "aud"), chk->audiences))
-        return deny(why, whylen, "the client assertion's aud must be this server's issuer or "
-                                 "its token endpoint URL");
+        return deny(why, whylen,
+                    "the client assertion's aud must be this server's issuer or "
+                    "its token endpoint URL");
     if (!json_object_get(c, "exp"))
         return deny(why, whylen, "the client assertion has no exp claim");
     if (!numeric_date(json_object_get(c, "exp"), &exp))
@@ -473,19 +476,22 @@ static wt_status check_claims(const json_t *c, const assertion_check *chk, asser
     if (exp < chk->now - ASSERTION_LEEWAY)
         return deny(why, whylen, "the client assertion has expired");
     if (exp > chk->now + ASSERTION_MAX_LIFETIME + ASSERTION_LEEWAY)
-        return deny(why, whylen, "the client assertion's exp is more than 10 minutes ahead: "
-                                 "use short-lived assertions");
+        return deny(why, whylen,
+                    "the client assertion's exp is more than 10 minutes ahead: "
+                    "use short-lived assertions");
     if (nbf && (!numeric_date(nbf, &t) || t > chk->now + ASSERTION_LEEWAY))
         return deny(why, whylen, "the client assertion is not valid yet (nbf)");
     if (iat && (!numeric_date(iat, &t) || t > chk->now + ASSERTION_LEEWAY))
         return deny(why, whylen, "the client assertion's iat is in the future");
     if (!jti)
-        return deny(why, whylen, "the client assertion has no jti claim (a unique id is "
-                                 "required to prevent replay)");
+        return deny(why, whylen,
+                    "the client assertion has no jti claim (a unique id is "
+                    "required to prevent replay)");
     const char *js = json_string_value(jti);
     if (!js || !js[0] || json_string_length(jti) > ASSERTION_JTI_MAX)
-        return deny(why, whylen, "the client assertion's jti must be a string of 1 to 256 "
-                                 "bytes");
+        return deny(why, whylen,
+                    "the client assertion's jti must be a string of 1 to 256 "
+                    "bytes");
     memcpy(out->jti, js, json_string_length(jti) + 1);
     out->exp = exp;
     out->keep_until = exp + ASSERTION_LEEWAY;
@@ -503,22 +509,26 @@ static wt_status check_header(const json_t *h, enum alg *a, char *why, size_t wh
     if (strcasecmp(s, "none") == 0)
         return deny(why, whylen, "unsigned client assertions (alg none) are refused");
     if (strncmp(s, "HS", 2) == 0)
-        return deny(why, whylen, "HMAC client assertions are refused: private_key_jwt needs "
-                                 "an asymmetric signature (ES256, RS256, PS256, EdDSA)");
+        return deny(why, whylen,
+                    "HMAC client assertions are refused: private_key_jwt needs "
+                    "an asymmetric signature (ES256, RS256, PS256, EdDSA)");
     if ((*a = alg_parse(s)) == ALG_UNSUPPORTED)
-        return deny(why, whylen, "the client assertion's alg is not supported (ES256, RS256, "
-                                 "PS256, EdDSA are)");
+        return deny(why, whylen,
+                    "the client assertion's alg is not supported (ES256, RS256, "
+                    "PS256, EdDSA are)");
     if (typ) {
         const char *ts = json_string_value(typ);
         if (ts && strncasecmp(ts, "application/", 12) == 0)
             ts += 12;
         if (!ts || (strcasecmp(ts, "JWT") != 0 && strcasecmp(ts, "client-authentication+jwt") != 0))
-            return deny(why, whylen, "the client assertion's typ must be JWT or "
-                                     "client-authentication+jwt");
+            return deny(why, whylen,
+                        "the client assertion's typ must be JWT or "
+                        "client-authentication+jwt");
     }
     if (json_object_get(h, "crit"))
-        return deny(why, whylen, "the client assertion's header lists crit extensions, which "
-                                 "are not supported");
+        return deny(why, whylen,
+                    "the client assertion's header lists crit extensions, which "
+                    "are not supported");
     const json_t *kid = json_object_get(h, "kid");
     if (kid && !json_is_string(kid))
         return deny(why, whylen, "the client assertion's kid is not a string");
@@ -607,8 +617,8 @@ wt_status assertion_peek_subject(const char *jwt, size_t len, char *out, size_t 
     const json_t *sub = json_object_get(j.claims, "sub");
     if (!json_is_string(sub) || json_string_length(sub) == 0)
         st = deny(why, whylen, "the client assertion has no sub claim (the client_id)");
-    else if (json_string_length(sub) >= cap || strlen(json_string_value(sub)) !=
-                                                    json_string_length(sub))
+    else if (json_string_length(sub) >= cap ||
+             strlen(json_string_value(sub)) != json_string_length(sub))
         st = deny(why, whylen, "the client assertion's sub is not a known client_id");
     else
         memcpy(out, json_string_value(sub), json_string_length(sub) + 1);
@@ -637,8 +647,9 @@ wt_status assertion_jwks_check(const json_t *jwks, char *why, size_t whylen)
         size_t npriv = sizeof private_members / sizeof *private_members;
         for (size_t m = 0; json_is_object(k) && m < npriv; m++)
             if (json_object_get(k, private_members[m])) {
-                snprintf(why, whylen, "jwks key %zu holds private key material (\"%s\"): "
-                                      "register only the public key",
+                snprintf(why, whylen,
+                         "jwks key %zu holds private key material (\"%s\"): "
+                         "register only the public key",
                          i + 1, private_members[m]);
                 return WT_INVALID;
             }

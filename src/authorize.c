@@ -13,16 +13,16 @@
 #include "redirect.h"
 #include "scope.h"
 
-static const char *const param_names[] = {"client_id",      "redirect_uri", "response_type",
-                                          "scope",          "state",        "code_challenge",
-                                          "code_challenge_method", "resource", "prompt"};
+static const char *const param_names[] = {
+    "client_id",      "redirect_uri",          "response_type", "scope", "state",
+    "code_challenge", "code_challenge_method", "resource",      "prompt"};
 #define NPARAMS (sizeof param_names / sizeof *param_names)
 
 static const char **param_slot(authz_req *r, size_t i)
 {
-    const char **slots[NPARAMS] = {&r->client_id,      &r->redirect_uri, &r->response_type,
-                                   &r->scope,          &r->state,        &r->code_challenge,
-                                   &r->code_challenge_method, &r->resource, &r->prompt};
+    const char **slots[NPARAMS] = {
+        &r->client_id,      &r->redirect_uri,          &r->response_type, &r->scope, &r->state,
+        &r->code_challenge, &r->code_challenge_method, &r->resource,      &r->prompt};
     return slots[i];
 }
 
@@ -51,13 +51,12 @@ authz_result authz_validate(app *a, store_txn *t, const form_t *f, authz_req *r,
     wt_status st = client_load(t, r->client_id, &r->client);
     if (st == WT_NOTFOUND)
         return fail(err, OE_INVALID_CLIENT, why, n, AUTHZ_SHOW_ERROR,
-                    "unknown client_id: the application is not registered with this server%s",
-                    "");
+                    "unknown client_id: the application is not registered with this server%s", "");
     if (st != WT_OK)
         return fail(err, OE_SERVER_ERROR, why, n, AUTHZ_SHOW_ERROR, "store error%s", "");
     if (r->redirect_uri && strlen(r->redirect_uri) > REDIRECT_URI_MAX)
-        return fail(err, OE_INVALID_REQUEST, why, n, AUTHZ_SHOW_ERROR,
-                    "redirect_uri is too long%s", "");
+        return fail(err, OE_INVALID_REQUEST, why, n, AUTHZ_SHOW_ERROR, "redirect_uri is too long%s",
+                    "");
     const char *match = client_redirect_match(&r->client, r->redirect_uri);
     if (!match)
         return fail(err, OE_INVALID_REQUEST, why, n, AUTHZ_SHOW_ERROR, "%s",
@@ -78,8 +77,8 @@ authz_result authz_validate(app *a, store_txn *t, const form_t *f, authz_req *r,
     }
     const char *dup = form_duplicate(f);
     if (dup)
-        return fail(err, strcmp(dup, "resource") == 0 ? OE_INVALID_TARGET : OE_INVALID_REQUEST,
-                    why, n, AUTHZ_REDIRECT_ERROR,
+        return fail(err, strcmp(dup, "resource") == 0 ? OE_INVALID_TARGET : OE_INVALID_REQUEST, why,
+                    n, AUTHZ_REDIRECT_ERROR,
                     strcmp(dup, "resource") == 0
                         ? "only one resource may be requested at a time (%s given twice)"
                         : "the %s parameter is given more than once",
@@ -92,8 +91,7 @@ authz_result authz_validate(app *a, store_txn *t, const form_t *f, authz_req *r,
                     "only response_type=code is supported%s", "");
     if (!r->code_challenge || !r->code_challenge[0])
         return fail(err, OE_INVALID_REQUEST, why, n, AUTHZ_REDIRECT_ERROR,
-                    "PKCE is required: send code_challenge with code_challenge_method=S256%s",
-                    "");
+                    "PKCE is required: send code_challenge with code_challenge_method=S256%s", "");
     if (!r->code_challenge_method)
         return fail(err, OE_INVALID_REQUEST, why, n, AUTHZ_REDIRECT_ERROR,
                     "code_challenge_method is missing (it would mean plain): send "
@@ -136,13 +134,11 @@ static char *location(const app *a, const authz_req *r, const char *k1, const ch
     return redirect_uri_with_params(r->redirect, kv, 4);
 }
 
-char *authz_error_location(const app *a, const authz_req *r, enum oauth_error e,
-                           const char *desc)
+char *authz_error_location(const app *a, const authz_req *r, enum oauth_error e, const char *desc)
 {
     char clean[512];
     oauth_desc_clean(desc ? desc : "", clean, sizeof clean);
-    return location(a, r, "error", oauth_error_code(e), "error_description",
-                    desc ? clean : NULL);
+    return location(a, r, "error", oauth_error_code(e), "error_description", desc ? clean : NULL);
 }
 
 char *authz_code_location(const app *a, const authz_req *r, const char *code)

@@ -20,11 +20,11 @@ typedef struct {
     const char *client_id, *redirect_uri, *response_type, *scope, *state, *code_challenge,
         *code_challenge_method, *resource, *prompt;
     /* derived */
-    client_t client;            /* owned */
-    const char *redirect;       /* the URI responses go to: the presented one, else the only
-                                   registered one (points into the form or client doc) */
-    char *granted_scope;        /* owned */
-    const app_resource *res;    /* the audience */
+    client_t client;         /* owned */
+    const char *redirect;    /* the URI responses go to: the presented one, else the only
+                                registered one (points into the form or client doc) */
+    char *granted_scope;     /* owned */
+    const app_resource *res; /* the audience */
 } authz_req;
 
 typedef enum {
@@ -41,8 +41,7 @@ void authz_free(authz_req *r);
 
 /* Redirect locations (malloc'd): the error form, and the success form with the code. Both carry
  * state (when sent) and iss. */
-char *authz_error_location(const app *a, const authz_req *r, enum oauth_error e,
-                           const char *desc);
+char *authz_error_location(const app *a, const authz_req *r, enum oauth_error e, const char *desc);
 char *authz_code_location(const app *a, const authz_req *r, const char *code);
 
 /* The pending request as an opaque string for the consent form: the request's parameters and

@@ -93,17 +93,20 @@ static wt_status check_port(const char *p, size_t n, int *port, char *why, size_
 {
     long v = 0;
     if (n == 0 || n > 5)
-        return say(why, wn, WT_INVALID, "the client_id URL's port must be a number between 1 "
-                                        "and 65535");
+        return say(why, wn, WT_INVALID,
+                   "the client_id URL's port must be a number between 1 "
+                   "and 65535");
     for (size_t i = 0; i < n; i++) {
         if (!is_digit(p[i]))
-            return say(why, wn, WT_INVALID, "the client_id URL's port must be a number between "
-                                            "1 and 65535");
+            return say(why, wn, WT_INVALID,
+                       "the client_id URL's port must be a number between "
+                       "1 and 65535");
         v = v * 10 + (p[i] - '0');
     }
     if (v < 1 || v > 65535)
-        return say(why, wn, WT_INVALID, "the client_id URL's port must be a number between 1 "
-                                        "and 65535");
+        return say(why, wn, WT_INVALID,
+                   "the client_id URL's port must be a number between 1 "
+                   "and 65535");
     *port = (int)v;
     return WT_OK;
 }
@@ -130,9 +133,10 @@ static wt_status check_host(cimd_url *out, char *why, size_t wn)
             continue;
         }
         if (!is_alnum(c) && c != '-' && c != '_')
-            return say(why, wn, WT_INVALID, "the client_id URL's host may contain only "
-                                            "letters, digits, '-', '_' and '.' (or be an IP "
-                                            "address)");
+            return say(why, wn, WT_INVALID,
+                       "the client_id URL's host may contain only "
+                       "letters, digits, '-', '_' and '.' (or be an IP "
+                       "address)");
         label++;
     }
     if (label == 0)
@@ -140,8 +144,9 @@ static wt_status check_host(cimd_url *out, char *why, size_t wn)
     if (is_digit(h[last])) {
         struct in_addr a;
         if (inet_pton(AF_INET, h, &a) != 1)
-            return say(why, wn, WT_INVALID, "the client_id URL's host is neither a DNS name nor "
-                                            "a dotted-quad IPv4 address");
+            return say(why, wn, WT_INVALID,
+                       "the client_id URL's host is neither a DNS name nor "
+                       "a dotted-quad IPv4 address");
         out->ip_literal = true;
     }
     return WT_OK;
@@ -155,8 +160,7 @@ wt_status cimd_url_parse(const char *url, cimd_url *out, char *why, size_t wn)
         return say(why, wn, WT_INVALID, "the client_id is missing");
     size_t len = strlen(url);
     if (len > CIMD_URL_MAX)
-        return say(why, wn, WT_INVALID, "the client_id URL is longer than %d bytes",
-                   CIMD_URL_MAX);
+        return say(why, wn, WT_INVALID, "the client_id URL is longer than %d bytes", CIMD_URL_MAX);
     if (strncmp(url, "https://", 8) != 0)
         return say(why, wn, WT_INVALID, "a client_id URL must start with https://");
     for (size_t i = 0; i < len; i++) {
@@ -164,8 +168,9 @@ wt_status cimd_url_parse(const char *url, cimd_url *out, char *why, size_t wn)
         if (c == '#')
             return say(why, wn, WT_INVALID, "the client_id URL must not have a fragment (#...)");
         if (!url_char(c))
-            return say(why, wn, WT_INVALID, "the client_id URL contains a character that is not "
-                                            "allowed in a URL (at byte %zu)",
+            return say(why, wn, WT_INVALID,
+                       "the client_id URL contains a character that is not "
+                       "allowed in a URL (at byte %zu)",
                        i + 1);
         if (c == '%' && !(i + 2 < len && is_hex(url[i + 1]) && is_hex(url[i + 2])))
             return say(why, wn, WT_INVALID, "the client_id URL has a malformed %%-escape");
@@ -173,8 +178,9 @@ wt_status cimd_url_parse(const char *url, cimd_url *out, char *why, size_t wn)
     const char *a = url + 8;
     size_t alen = strcspn(a, "/?");
     if (memchr(a, '@', alen))
-        return say(why, wn, WT_INVALID, "the client_id URL must not contain a user name or "
-                                        "password (...@)");
+        return say(why, wn, WT_INVALID,
+                   "the client_id URL must not contain a user name or "
+                   "password (...@)");
     if (alen == 0)
         return say(why, wn, WT_INVALID, "the client_id URL has no host");
     const char *port = NULL;
@@ -194,8 +200,9 @@ wt_status cimd_url_parse(const char *url, cimd_url *out, char *why, size_t wn)
         size_t rl = (size_t)(a + alen - rest);
         if (rl > 0) {
             if (rest[0] != ':')
-                return say(why, wn, WT_INVALID, "the client_id URL has a malformed IPv6 "
-                                                "address");
+                return say(why, wn, WT_INVALID,
+                           "the client_id URL has a malformed IPv6 "
+                           "address");
             port = rest + 1;
             plen = rl - 1;
         }
@@ -221,14 +228,16 @@ wt_status cimd_url_parse(const char *url, cimd_url *out, char *why, size_t wn)
         return WT_INVALID;
     const char *p = a + alen;
     if (*p != '/')
-        return say(why, wn, WT_INVALID, "the client_id URL must have a path "
-                                        "(https://host/path)");
+        return say(why, wn, WT_INVALID,
+                   "the client_id URL must have a path "
+                   "(https://host/path)");
     size_t pathlen = strcspn(p, "?");
     for (size_t i = 1, start = 1; i <= pathlen; i++) {
         if (i == pathlen || p[i] == '/') {
             if (dot_segment(p + start, i - start))
-                return say(why, wn, WT_INVALID, "the client_id URL must not contain '.' or '..' "
-                                                "path segments");
+                return say(why, wn, WT_INVALID,
+                           "the client_id URL must not contain '.' or '..' "
+                           "path segments");
             start = i + 1;
         }
     }
@@ -292,11 +301,11 @@ struct net6 {
 static const struct net6 v6_nets[] = {
     {{0}, 128, 0, "an unspecified address"},
     {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128, 0, "a loopback address"},
-    {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96, 12, NULL},          /* ::ffff:a.b.c.d */
-    {{0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0}, 96, 12, NULL},          /* ::ffff:0:a.b.c.d */
-    {{0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0}, 96, 12, NULL},       /* 64:ff9b::/96 */
-    {{0x20, 0x02}, 16, 2, NULL},                                         /* 6to4 */
-    {{0}, 96, 0, "an IPv4-compatible address"},                          /* ::/96 */
+    {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96, 12, NULL},    /* ::ffff:a.b.c.d */
+    {{0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0}, 96, 12, NULL},    /* ::ffff:0:a.b.c.d */
+    {{0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0}, 96, 12, NULL}, /* 64:ff9b::/96 */
+    {{0x20, 0x02}, 16, 2, NULL},                                   /* 6to4 */
+    {{0}, 96, 0, "an IPv4-compatible address"},                    /* ::/96 */
     {{0, 0x64, 0xff, 0x9b, 0, 1}, 48, 0, "a private (local NAT64) address"},
     {{0x01, 0x00}, 64, 0, "a discard-only address"},
     {{0x20, 0x01, 0x0d, 0xb8}, 32, 0, "a documentation address"},
@@ -395,15 +404,17 @@ static wt_status string_array(const json_t *a, const char *name, size_t max, con
                               size_t *n, char *why, size_t wn)
 {
     if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > max)
-        return say(why, wn, WT_INVALID, "the metadata document's %s must be an array of 1 to "
-                                        "%zu strings",
+        return say(why, wn, WT_INVALID,
+                   "the metadata document's %s must be an array of 1 to "
+                   "%zu strings",
                    name, max);
     size_t i;
     json_t *x;
-    json_array_foreach(a, i, x) {
+    json_array_foreach(a, i, x)
+    {
         if (!json_is_string(x))
-            return say(why, wn, WT_INVALID, "the metadata document's %s[%zu] is not a string",
-                       name, i);
+            return say(why, wn, WT_INVALID, "the metadata document's %s[%zu] is not a string", name,
+                       i);
         v[i] = json_string_value(x);
     }
     *n = json_array_size(a);
@@ -425,8 +436,9 @@ wt_status cimd_client_doc(const char *url, const char *host, const char *body, s
     json_error_t je;
     d = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!d)
-        return say(why, wn, WT_INVALID, "the metadata document is not valid JSON (line %d: "
-                                        "%.80s)",
+        return say(why, wn, WT_INVALID,
+                   "the metadata document is not valid JSON (line %d: "
+                   "%.80s)",
                    je.line, je.text);
     if (!json_is_object(d)) {
         say(why, wn, WT_INVALID, "the metadata document is not a JSON object");
@@ -438,8 +450,9 @@ wt_status cimd_client_doc(const char *url, const char *host, const char *body, s
         goto out;
     }
     if (strcmp(json_string_value(cid), url) != 0) {
-        say(why, wn, WT_INVALID, "the metadata document's client_id (\"%.120s\") is not the URL "
-                                 "it was fetched from; they must be identical",
+        say(why, wn, WT_INVALID,
+            "the metadata document's client_id (\"%.120s\") is not the URL "
+            "it was fetched from; they must be identical",
             json_string_value(cid));
         goto out;
     }
@@ -451,34 +464,39 @@ wt_status cimd_client_doc(const char *url, const char *host, const char *body, s
     json_t *m = json_object_get(d, "token_endpoint_auth_method");
     const char *auth = "none";
     if (m && !json_is_string(m)) {
-        say(why, wn, WT_INVALID, "the metadata document's token_endpoint_auth_method is not a "
-                                 "string");
+        say(why, wn, WT_INVALID,
+            "the metadata document's token_endpoint_auth_method is not a "
+            "string");
         goto out;
     }
     if (m)
         auth = json_string_value(m);
     const json_t *jwks = NULL;
     if (strncmp(auth, "client_secret_", 14) == 0) {
-        say(why, wn, WT_INVALID, "the metadata document asks for %.40s, but a client identified "
-                                 "by a metadata document cannot have a client secret (use none "
-                                 "or private_key_jwt)",
+        say(why, wn, WT_INVALID,
+            "the metadata document asks for %.40s, but a client identified "
+            "by a metadata document cannot have a client secret (use none "
+            "or private_key_jwt)",
             auth);
         goto out;
     } else if (strcmp(auth, "private_key_jwt") == 0) {
         jwks = json_object_get(d, "jwks");
         if (!jwks && json_object_get(d, "jwks_uri")) {
-            say(why, wn, WT_INVALID, "the metadata document's jwks_uri is not supported: put "
-                                     "the public keys in jwks");
+            say(why, wn, WT_INVALID,
+                "the metadata document's jwks_uri is not supported: put "
+                "the public keys in jwks");
             goto out;
         }
         if (!jwks) {
-            say(why, wn, WT_INVALID, "the metadata document uses private_key_jwt but has no "
-                                     "jwks (the client's public keys)");
+            say(why, wn, WT_INVALID,
+                "the metadata document uses private_key_jwt but has no "
+                "jwks (the client's public keys)");
             goto out;
         }
         if (json_object_get(d, "jwks_uri")) {
-            say(why, wn, WT_INVALID, "the metadata document must not have both jwks and "
-                                     "jwks_uri");
+            say(why, wn, WT_INVALID,
+                "the metadata document must not have both jwks and "
+                "jwks_uri");
             goto out;
         }
         char kw[200];
@@ -487,8 +505,9 @@ wt_status cimd_client_doc(const char *url, const char *host, const char *body, s
             goto out;
         }
     } else if (strcmp(auth, "none") != 0) {
-        say(why, wn, WT_INVALID, "the metadata document's token_endpoint_auth_method \"%.40s\" "
-                                 "is not supported (use none or private_key_jwt)",
+        say(why, wn, WT_INVALID,
+            "the metadata document's token_endpoint_auth_method \"%.40s\" "
+            "is not supported (use none or private_key_jwt)",
             auth);
         goto out;
     }
@@ -508,13 +527,15 @@ wt_status cimd_client_doc(const char *url, const char *host, const char *body, s
         size_t i;
         json_t *x;
         bool only_code = json_is_array(rt);
-        json_array_foreach(rt, i, x) {
+        json_array_foreach(rt, i, x)
+        {
             if (!json_is_string(x) || strcmp(json_string_value(x), "code") != 0)
                 only_code = false;
         }
         if (!only_code) {
-            say(why, wn, WT_INVALID, "the metadata document's response_types must be "
-                                     "[\"code\"]");
+            say(why, wn, WT_INVALID,
+                "the metadata document's response_types must be "
+                "[\"code\"]");
             goto out;
         }
     }
@@ -529,8 +550,9 @@ wt_status cimd_client_doc(const char *url, const char *host, const char *body, s
     for (size_t i = 0; i < 2; i++) {
         json_t *u = json_object_get(d, url_fields[i]);
         if (u && (!json_is_string(u) || !https_url(json_string_value(u)))) {
-            say(why, wn, WT_INVALID, "the metadata document's %s must be an https URL of at "
-                                     "most %d bytes",
+            say(why, wn, WT_INVALID,
+                "the metadata document's %s must be an https URL of at "
+                "most %d bytes",
                 url_fields[i], URL_FIELD_MAX);
             goto out;
         }
@@ -666,10 +688,10 @@ static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockad
     bool pinned = false;
     for (size_t i = 0; i < f->npins && !pinned; i++)
         pinned = same_addr(sa, &f->pins[i]);
-    const char *bad = !pinned                ? "an address that was not checked"
+    const char *bad = !pinned                  ? "an address that was not checked"
                       : port_of(sa) != f->port ? "another port"
-                      : f->allow_private      ? NULL
-                                              : cimd_addr_forbidden(sa);
+                      : f->allow_private       ? NULL
+                                               : cimd_addr_forbidden(sa);
     if (bad) {
         f->refused = bad;
         addr_text(sa, f->refused_addr, sizeof f->refused_addr);
@@ -707,10 +729,11 @@ static wt_status resolve_pins(const cimd_url *u, struct fetch *f, char *resolve,
         addr_text(ai->ai_addr, txt, sizeof txt);
         const char *bad = f->allow_private ? NULL : cimd_addr_forbidden(ai->ai_addr);
         if (bad) {
-            st = say(why, wn, WT_DENIED, "%s, the host of the client_id URL, has the address "
-                                         "%s, %s: fetching metadata documents from such "
-                                         "addresses is not allowed here "
-                                         "(cimd.allow_private_addresses)",
+            st = say(why, wn, WT_DENIED,
+                     "%s, the host of the client_id URL, has the address "
+                     "%s, %s: fetching metadata documents from such "
+                     "addresses is not allowed here "
+                     "(cimd.allow_private_addresses)",
                      u->host, txt, bad);
             break;
         }
@@ -721,14 +744,13 @@ static wt_status resolve_pins(const cimd_url *u, struct fetch *f, char *resolve,
             continue;
         memcpy(&f->pins[f->npins++], ai->ai_addr, ai->ai_addrlen);
         if (w > 0 && (size_t)w < rn)
-            w += snprintf(resolve + w, rn - (size_t)w, ai->ai_family == AF_INET6 ? "%s[%s]"
-                                                                                  : "%s%s",
-                          f->npins > 1 ? "," : "", txt);
+            w +=
+                snprintf(resolve + w, rn - (size_t)w, ai->ai_family == AF_INET6 ? "%s[%s]" : "%s%s",
+                         f->npins > 1 ? "," : "", txt);
     }
     freeaddrinfo(res);
     if (st == WT_OK && f->npins == 0)
-        st = say(why, wn, WT_EIO, "%s, the host of the client_id URL, has no IP address",
-                 u->host);
+        st = say(why, wn, WT_EIO, "%s, the host of the client_id URL, has no IP address", u->host);
     if (st == WT_OK && (w < 0 || (size_t)w >= rn))
         st = say(why, wn, WT_EIO, "%s has too many addresses", u->host);
     return st;
@@ -742,8 +764,8 @@ void cimd_response_free(cimd_response *r)
     memset(r, 0, sizeof *r);
 }
 
-wt_status cimd_fetch(const char *url, const cimd_url *u, const cimd_fetch_opts *o,
-                     cimd_response *r, char *why, size_t wn)
+wt_status cimd_fetch(const char *url, const cimd_url *u, const cimd_fetch_opts *o, cimd_response *r,
+                     char *why, size_t wn)
 {
     struct fetch *f = calloc(1, sizeof *f);
     char resolve[CIMD_HOST_MAX + 32 + CIMD_MAX_ADDRS * (INET6_ADDRSTRLEN + 3)];
@@ -776,8 +798,8 @@ wt_status cimd_fetch(const char *url, const cimd_url *u, const cimd_fetch_opts *
         goto out;
     }
     CURLcode ok = CURLE_OK;
-#define SET(opt, val)                                                                            \
-    if (ok == CURLE_OK)                                                                          \
+#define SET(opt, val)                                                                              \
+    if (ok == CURLE_OK)                                                                            \
     ok = curl_easy_setopt(c, opt, val)
     SET(CURLOPT_URL, url);
     SET(CURLOPT_PROTOCOLS_STR, "https");
@@ -824,36 +846,41 @@ wt_status cimd_fetch(const char *url, const cimd_url *u, const cimd_fetch_opts *
     if (f->abandoned) {
         st = say(why, wn, WT_EIO, "the server is shutting down");
     } else if (f->refused) {
-        st = say(why, wn, WT_DENIED, "refused to connect to %s (%s) for the metadata document: "
-                                     "it is %s",
-                  u->host, f->refused_addr[0] ? f->refused_addr : "?", f->refused);
+        st = say(why, wn, WT_DENIED,
+                 "refused to connect to %s (%s) for the metadata document: "
+                 "it is %s",
+                 u->host, f->refused_addr[0] ? f->refused_addr : "?", f->refused);
     } else if (f->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
         st = say(why, wn, WT_TOOBIG, "the metadata document is larger than %d bytes (5 KB)",
                  CIMD_DOC_MAX);
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
-        st = say(why, wn, WT_EXPIRED, "the metadata document did not arrive in time (timeout "
-                                      "after %lld ms; the limits are %d ms to connect and %ld "
-                                      "ms in all)",
+        st = say(why, wn, WT_EXPIRED,
+                 "the metadata document did not arrive in time (timeout "
+                 "after %lld ms; the limits are %d ms to connect and %ld "
+                 "ms in all)",
                  (long long)(mono_ms() - t0), CIMD_CONNECT_TIMEOUT_MS, timeout);
     } else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
-        st = say(why, wn, WT_EIO, "the TLS certificate of %s could not be verified for that "
-                                  "name: %s",
+        st = say(why, wn, WT_EIO,
+                 "the TLS certificate of %s could not be verified for that "
+                 "name: %s",
                  u->host, detail);
     } else if (rc == CURLE_SSL_CACERT_BADFILE) {
-        st = say(why, wn, WT_EIO, "the server cannot load its CA bundle (cimd.ca_file): %s",
-                 detail);
+        st =
+            say(why, wn, WT_EIO, "the server cannot load its CA bundle (cimd.ca_file): %s", detail);
     } else if (rc == CURLE_SSL_CONNECT_ERROR) {
         st = say(why, wn, WT_EIO, "the TLS handshake with %s failed: %s", u->host, detail);
     } else if (rc == CURLE_COULDNT_CONNECT) {
-        st = say(why, wn, WT_EIO, "cannot connect to %s port %d to fetch the metadata document "
-                                  "(%s)",
+        st = say(why, wn, WT_EIO,
+                 "cannot connect to %s port %d to fetch the metadata document "
+                 "(%s)",
                  u->host, u->port, detail);
     } else if (rc != CURLE_OK) {
         st = say(why, wn, WT_EIO, "fetching the metadata document from %s failed: %s", u->host,
                  detail);
     } else if (code != 200) {
-        st = say(why, wn, WT_EIO, "the metadata document URL answered with HTTP status %ld (it "
-                                  "must answer 200; redirects are not followed)",
+        st = say(why, wn, WT_EIO,
+                 "the metadata document URL answered with HTTP status %ld (it "
+                 "must answer 200; redirects are not followed)",
                  code);
     } else {
         size_t got = f->body.len;
@@ -997,8 +1024,8 @@ static int pick_idle(void *arg, store_val k, store_val v)
     return ++p->n >= p->limit;
 }
 
-wt_status cimd_purge_idle(store_txn *t, int64_t now, int64_t idle, size_t limit,
-                          uint64_t *count, bool *more)
+wt_status cimd_purge_idle(store_txn *t, int64_t now, int64_t idle, size_t limit, uint64_t *count,
+                          bool *more)
 {
     struct idle p = {.t = t, .limit = limit, .cutoff = now - idle};
     if (limit == 0) {

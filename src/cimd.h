@@ -41,15 +41,15 @@
 #include "status.h"
 #include "store.h"
 
-#define CIMD_URL_MAX 400                /* bytes of a client_id URL */
-#define CIMD_HOST_MAX 253               /* bytes of its host */
-#define CIMD_DOC_MAX 5120               /* bytes of a document (5 KB, the draft's advice) */
-#define CIMD_TIMEOUT_MS 5000            /* the whole fetch, resolution included */
-#define CIMD_CONNECT_TIMEOUT_MS 3000    /* TCP connect + TLS handshake */
-#define CIMD_MIN_TTL 60                 /* a fetched document is reused at least this long */
-#define CIMD_MAX_CLIENTS 10000          /* metadata-document clients kept in the store */
-#define CIMD_IDLE_TTL (30 * 86400)      /* idle clients purged after this (cimd_purge_idle) */
-#define CIMD_MAX_ADDRS 16               /* addresses of a host that are checked and pinned */
+#define CIMD_URL_MAX 400             /* bytes of a client_id URL */
+#define CIMD_HOST_MAX 253            /* bytes of its host */
+#define CIMD_DOC_MAX 5120            /* bytes of a document (5 KB, the draft's advice) */
+#define CIMD_TIMEOUT_MS 5000         /* the whole fetch, resolution included */
+#define CIMD_CONNECT_TIMEOUT_MS 3000 /* TCP connect + TLS handshake */
+#define CIMD_MIN_TTL 60              /* a fetched document is reused at least this long */
+#define CIMD_MAX_CLIENTS 10000       /* metadata-document clients kept in the store */
+#define CIMD_IDLE_TTL (30 * 86400)   /* idle clients purged after this (cimd_purge_idle) */
+#define CIMD_MAX_ADDRS 16            /* addresses of a host that are checked and pinned */
 
 /* The parts of a client_id URL the fetch needs. */
 typedef struct {
@@ -128,8 +128,8 @@ typedef struct {
  * (timeout), WT_EIO (resolution, connection, TLS, a status other than 200, abandoned, …),
  * WT_NOMEM. Name resolution (getaddrinfo) cannot be interrupted: its time counts against
  * timeout_ms, but a resolver that hangs delays the answer past it. */
-wt_status cimd_fetch(const char *url, const cimd_url *u, const cimd_fetch_opts *o,
-                     cimd_response *r, char *why, size_t whylen);
+wt_status cimd_fetch(const char *url, const cimd_url *u, const cimd_fetch_opts *o, cimd_response *r,
+                     char *why, size_t whylen);
 void cimd_response_free(cimd_response *r);
 
 /* ---- the store ---- */
@@ -157,7 +157,7 @@ size_t cimd_count(store_txn *t, size_t limit);
  * live refresh token; client_remove ends their grants, consents and tokens. Adds the number
  * deleted to *count; sets *more when `limit` were deleted (call again). Same shape as
  * register_purge_unused. */
-wt_status cimd_purge_idle(store_txn *t, int64_t now, int64_t idle, size_t limit,
-                          uint64_t *count, bool *more);
+wt_status cimd_purge_idle(store_txn *t, int64_t now, int64_t idle, size_t limit, uint64_t *count,
+                          bool *more);
 
 #endif

@@ -92,7 +92,7 @@ static int cmd_client_add(app *a, const opts *o, const struct command *cmd)
     const char *field = NULL;
     if (!o->name)
         return cli_fail(1, "client add: --name is required (try: wattle client add --name \"My "
-                       "app\" --redirect-uri https://app.example/callback)");
+                           "app\" --redirect-uri https://app.example/callback)");
     if (metadata_load_scopes(a, err, sizeof err) != WT_OK)
         return cli_fail(1, "%s", err);
     json_t *jwks = NULL;
@@ -121,8 +121,8 @@ static int cmd_client_add(app *a, const opts *o, const struct command *cmd)
                       .jwks = jwks,
                       .source = CLIENT_CLI};
     struct client_add_ctx ctx = {0};
-    wt_status bst = client_build(&sp, &a->scopes, (int64_t)(now_us() / 1000000), &ctx.doc,
-                                 secret, why, sizeof why, &field);
+    wt_status bst = client_build(&sp, &a->scopes, (int64_t)(now_us() / 1000000), &ctx.doc, secret,
+                                 why, sizeof why, &field);
     json_decref(jwks);
     if (bst != WT_OK)
         return cli_fail(1, "client add: %s", why);
@@ -198,7 +198,7 @@ static int cmd_client_show(app *a, const opts *o, const struct command *cmd)
     store_reader_free(r);
     if (st == WT_NOTFOUND)
         return cli_fail(1, "client show: no client with id %s (see: wattle client list)",
-                    o->args[0]);
+                        o->args[0]);
     if (st != WT_OK)
         return cli_store_fail(st, "client show");
     rc = cli_print_json(client_public_view(c.doc));
@@ -230,8 +230,7 @@ static int cmd_client_remove(app *a, const opts *o, const struct command *cmd)
         return rc;
     wt_status st = store_write_sync(a->st, run_client_remove, &ctx);
     if (st == WT_NOTFOUND)
-        return cli_fail(1, "client remove: no client with id %s (see: wattle client list)",
-                    ctx.id);
+        return cli_fail(1, "client remove: no client with id %s (see: wattle client list)", ctx.id);
     if (st != WT_OK)
         return cli_store_fail(st, "client remove");
     return cli_print_json(json_pack("{s:s, s:b}", "client_id", ctx.id, "removed", 1));
@@ -248,13 +247,14 @@ static int cmd_client_rotate(app *a, const opts *o, const struct command *cmd)
     if (st == WT_NOTFOUND)
         return cli_fail(1, "client rotate-secret: no client with id %s", ctx.id);
     if (st == WT_INVALID)
-        return cli_fail(1, "client rotate-secret: %s has no client secret (public or "
-                       "private_key_jwt client)",
-                    ctx.id);
+        return cli_fail(1,
+                        "client rotate-secret: %s has no client secret (public or "
+                        "private_key_jwt client)",
+                        ctx.id);
     if (st != WT_OK)
         return cli_store_fail(st, "client rotate-secret");
     rc = cli_print_json(json_pack("{s:s, s:s, s:i}", "client_id", ctx.id, "client_secret", secret,
-                              "client_secret_expires_at", 0));
+                                  "client_secret_expires_at", 0));
     cli_wipe(secret);
     return rc;
 }
@@ -265,9 +265,10 @@ static int cmd_client_rotate(app *a, const opts *o, const struct command *cmd)
 static int read_password(char *buf, size_t n, const char *what)
 {
     if (!fgets(buf, (int)n, stdin))
-        return cli_fail(1, "%s: no password on standard input (pipe it in: printf '%%s\\n' "
-                       "\"$PASSWORD\" | wattle …)",
-                    what);
+        return cli_fail(1,
+                        "%s: no password on standard input (pipe it in: printf '%%s\\n' "
+                        "\"$PASSWORD\" | wattle …)",
+                        what);
     size_t len = strcspn(buf, "\n");
     if (buf[len] != '\n' && !feof(stdin))
         return cli_fail(1, "%s: password longer than %zu bytes", what, n - 2);
@@ -295,12 +296,13 @@ static int cmd_user_add(app *a, const opts *o, const struct command *cmd)
     char pw[1026], hash[PASSWORD_HASH_MAX];
     const char *name = o->args[0];
     if (!username_valid(name))
-        return cli_fail(1, "user add: username must be 1 to %d characters of letters, digits and "
-                       "._@+-",
-                    USERNAME_MAX);
+        return cli_fail(1,
+                        "user add: username must be 1 to %d characters of letters, digits and "
+                        "._@+-",
+                        USERNAME_MAX);
     if (!o->password_stdin)
         return cli_fail(1, "user add: --password-stdin is required (passwords never go on the "
-                       "command line)");
+                           "command line)");
     int rc = read_password(pw, sizeof pw, "user add");
     if (rc)
         return rc;
@@ -423,11 +425,10 @@ static int cmd_gc(app *a, const opts *o, const struct command *cmd)
     if (rc == 0)
         rc = cli_print_json(json_pack(
             "{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "purged", "codes",
-            (json_int_t)s->purged[GC_CODES],
-            "access_tokens", (json_int_t)s->purged[GC_ACCESS], "refresh_tokens",
-            (json_int_t)s->purged[GC_REFRESH], "sessions", (json_int_t)s->purged[GC_SESSIONS],
-            "jtis", (json_int_t)s->purged[GC_JTI], "unused_registrations",
-            (json_int_t)s->purged[GC_CLIENTS], "idle_metadata_clients",
+            (json_int_t)s->purged[GC_CODES], "access_tokens", (json_int_t)s->purged[GC_ACCESS],
+            "refresh_tokens", (json_int_t)s->purged[GC_REFRESH], "sessions",
+            (json_int_t)s->purged[GC_SESSIONS], "jtis", (json_int_t)s->purged[GC_JTI],
+            "unused_registrations", (json_int_t)s->purged[GC_CLIENTS], "idle_metadata_clients",
             (json_int_t)s->cimd_purged));
     free(s);
     return rc;
@@ -452,12 +453,13 @@ static int cmd_serve(app *a, const opts *o, const struct command *cmd)
     if (keys_ensure(a->st, now_us() / 1000000) != WT_OK || !(a->keys = keyring_cache_new()))
         return cli_fail(2, "cannot read or create the signing keys in %s", a->cfg.data_dir);
     a->hashers = workers_new(a->cfg.threads > 1 ? a->cfg.threads : 2);
-    a->login_throttle = throttle_new(a->cfg.login_throttle.per_user_address,
-                                     a->cfg.login_throttle.per_address,
-                                     a->cfg.login_throttle.window);
+    a->login_throttle =
+        throttle_new(a->cfg.login_throttle.per_user_address, a->cfg.login_throttle.per_address,
+                     a->cfg.login_throttle.window);
     a->limits = ratelimit_new();
     a->fetchers = workers_new(4);
-    if (!a->hashers || !a->fetchers || !a->login_throttle || !a->limits || store_writer_start(a->st) != WT_OK)
+    if (!a->hashers || !a->fetchers || !a->login_throttle || !a->limits ||
+        store_writer_start(a->st) != WT_OK)
         rc = cli_fail(2, "cannot start worker threads");
     else
         rc = http_serve(a);
@@ -519,8 +521,8 @@ static void usage(FILE *f)
           "Wattle is an OAuth 2.1 authorization server.\n\ncommands:\n",
           f);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-24s %s\n",
-                commands[i].name ? commands[i].usage : commands[i].group, commands[i].summary);
+        fprintf(f, "  %-24s %s\n", commands[i].name ? commands[i].usage : commands[i].group,
+                commands[i].summary);
     fputs("\noptions of every command:\n"
           "  -c FILE          JSON config file (default: $WATTLE_CONFIG, else built-in defaults)\n"
           "  --data-dir DIR   the LMDB data directory (default ./wattle-data)\n"
@@ -567,13 +569,13 @@ static int parse_opts(int argc, char **argv, int i, const struct command *c, opt
     for (; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-#define VALUE(field, flag)                                                                     \
-    if (strcmp(a, flag) == 0) {                                                                \
-        if (!next)                                                                             \
+#define VALUE(field, flag)                                                                         \
+    if (strcmp(a, flag) == 0) {                                                                    \
+        if (!next)                                                                                 \
             return cli_fail(1, "%s needs a value", flag);                                          \
-        o->field = next;                                                                       \
-        i++;                                                                                   \
-        continue;                                                                              \
+        o->field = next;                                                                           \
+        i++;                                                                                       \
+        continue;                                                                                  \
     }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             o->help = true;
@@ -623,8 +625,8 @@ static int parse_opts(int argc, char **argv, int i, const struct command *c, opt
 #undef VALUE
         if (a[0] == '-' && a[1] && !(c->nargs && strcmp(a, "-") == 0))
             return cli_fail(1, "%s: unknown option %s (see: wattle %s%s%s --help)",
-                        c->name ? c->name : c->group, a, c->group, c->name ? " " : "",
-                        c->name ? c->name : "");
+                            c->name ? c->name : c->group, a, c->group, c->name ? " " : "",
+                            c->name ? c->name : "");
         if (o->nargs >= c->nargs)
             return cli_fail(1, "unexpected argument '%s' (usage: wattle %s)", a, c->usage);
         o->args[o->nargs++] = a;
@@ -644,8 +646,7 @@ static int load_config(app *a, const opts *o)
         return cli_fail(2, "out of memory");
     if (file && config_load_file(&a->cfg, file, err, sizeof err) != WT_OK)
         return cli_fail(1, "%s", err);
-    if (config_apply_flags(&a->cfg, o->data_dir, o->listen, o->issuer, err, sizeof err) !=
-            WT_OK ||
+    if (config_apply_flags(&a->cfg, o->data_dir, o->listen, o->issuer, err, sizeof err) != WT_OK ||
         config_check(&a->cfg, err, sizeof err) != WT_OK)
         return cli_fail(1, "%s", err);
     log_set_level((enum log_level)a->cfg.log_level);
@@ -656,7 +657,8 @@ int cli_main(int argc, char **argv)
 {
     /* Options of every command may also come before it: "wattle -c FILE user list". */
     char *moved[256];
-    if (argc > 2 && argc < 250 && (strcmp(argv[1], "-c") == 0 || strcmp(argv[1], "--data-dir") == 0)) {
+    if (argc > 2 && argc < 250 &&
+        (strcmp(argv[1], "-c") == 0 || strcmp(argv[1], "--data-dir") == 0)) {
         int lead = 1, n = 0;
         while (lead + 1 < argc &&
                (strcmp(argv[lead], "-c") == 0 || strcmp(argv[lead], "--data-dir") == 0))
@@ -680,8 +682,7 @@ int cli_main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].group) != 0)
             continue;
         group_known = true;
-        if (!commands[i].name ||
-            (argc > 2 && strcmp(argv[2], commands[i].name) == 0))
+        if (!commands[i].name || (argc > 2 && strcmp(argv[2], commands[i].name) == 0))
             c = &commands[i];
     }
     if (!c && group_known) {

@@ -63,8 +63,8 @@ int cmd_keys_rotate(app *a, const opts *o, const struct command *cmd)
                                 : cli_store_fail(st, "keys rotate");
     }
     /* An admin change (SPEC §7); kids are public. */
-    log_event("signing_key_rotated", json_pack("{s:s, s:I}", "kid", c.kid, "retire_after",
-                                               (json_int_t)c.retire_after));
+    log_event("signing_key_rotated",
+              json_pack("{s:s, s:I}", "kid", c.kid, "retire_after", (json_int_t)c.retire_after));
     return cli_print_json(json_pack("{s:s, s:I, s:o}", "active_kid", c.kid, "retire_after",
                                     (json_int_t)c.retire_after, "keys", c.list));
 }

@@ -70,8 +70,8 @@ int cmd_grant_list(app *a, const opts *o, const struct command *cmd)
         }
         l.user_id = u.sub;
     }
-    wt_status st = store_iter(t, STORE_DB_CONSENTS, l.user_id, l.user_id ? strlen(l.user_id) + 1 : 0,
-                              add_consent, &l);
+    wt_status st = store_iter(t, STORE_DB_CONSENTS, l.user_id,
+                              l.user_id ? strlen(l.user_id) + 1 : 0, add_consent, &l);
     store_reader_end(r);
     store_reader_free(r);
     user_free(&u);
@@ -185,7 +185,7 @@ int cmd_token_info(app *a, const opts *o, const struct command *cmd)
     uint8_t dg[32];
     token_digest(&tok, dg);
     store_val v;
-    store_db db = kind == TOKEN_ACCESS ? STORE_DB_ACCESS
+    store_db db = kind == TOKEN_ACCESS    ? STORE_DB_ACCESS
                   : kind == TOKEN_REFRESH ? STORE_DB_REFRESH
                                           : STORE_DB_CODES;
     static const char *const kinds[] = {"access_token", "refresh_token", "authorization_code"};
@@ -197,8 +197,8 @@ int cmd_token_info(app *a, const opts *o, const struct command *cmd)
             if ((known = access_rec_decode(v.data, v.len, &x) == WT_OK &&
                          crypto_equal(dg, x.digest, 32))) {
                 json_object_set_new(out, "client_id", json_string(x.client_id));
-                json_object_set_new(out, "sub", json_string(x.user_id[0] ? x.user_id
-                                                                         : x.client_id));
+                json_object_set_new(out, "sub",
+                                    json_string(x.user_id[0] ? x.user_id : x.client_id));
                 if (x.username[0])
                     json_object_set_new(out, "username", json_string(x.username));
                 json_object_set_new(out, "scope", json_string(x.scope));
@@ -206,9 +206,9 @@ int cmd_token_info(app *a, const opts *o, const struct command *cmd)
                 json_object_set_new(out, "iat", json_integer(x.iat));
                 json_object_set_new(out, "exp", json_integer(x.exp));
                 add_grant(out, t, x.grant);
-                json_object_set_new(out, "active",
-                                    json_boolean(x.exp > now &&
-                                                 json_is_true(json_object_get(out, "grant_alive"))));
+                json_object_set_new(
+                    out, "active",
+                    json_boolean(x.exp > now && json_is_true(json_object_get(out, "grant_alive"))));
             }
         } else if (kind == TOKEN_REFRESH) {
             refresh_rec x;
@@ -217,12 +217,13 @@ int cmd_token_info(app *a, const opts *o, const struct command *cmd)
                 json_object_set_new(out, "iat", json_integer(x.iat));
                 json_object_set_new(out, "exp", json_integer(x.exp));
                 json_object_set_new(out, "generation", json_integer(x.generation));
-                json_object_set_new(out, "retired_at", x.retired_at ? json_integer(x.retired_at)
-                                                                    : json_null());
+                json_object_set_new(out, "retired_at",
+                                    x.retired_at ? json_integer(x.retired_at) : json_null());
                 add_grant(out, t, x.grant);
-                json_object_set_new(out, "active",
-                                    json_boolean(x.exp > now && !x.retired_at &&
-                                                 json_is_true(json_object_get(out, "grant_alive"))));
+                json_object_set_new(
+                    out, "active",
+                    json_boolean(x.exp > now && !x.retired_at &&
+                                 json_is_true(json_object_get(out, "grant_alive"))));
             }
         } else {
             code_rec x;

@@ -180,8 +180,7 @@ wt_status client_authenticate_at(store_txn *t, const char *authz, const form_t *
             return refuse(o, OE_INVALID_CLIENT, 401,
                           "client authentication is required: send client_id (public "
                           "clients) or client credentials");
-        if (strlen(body_id) >= sizeof id ||
-            (body_secret && strlen(body_secret) >= sizeof secret))
+        if (strlen(body_id) >= sizeof id || (body_secret && strlen(body_secret) >= sizeof secret))
             return refuse(o, OE_INVALID_CLIENT, 401, "unknown client or wrong credentials");
         memcpy(id, body_id, strlen(body_id) + 1);
         if (body_secret)

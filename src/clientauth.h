@@ -21,15 +21,15 @@
 #include "store.h"
 
 typedef struct clientauth_s {
-    client_t client;      /* on success: owned, client_free it */
-    bool basic_tried;     /* a failure must then carry WWW-Authenticate: Basic */
-    bool secret_used;     /* the client proved a credential — its secret or a private_key_jwt
-                             assertion — so it is confidential */
-    bool assertion_used;  /* private_key_jwt: jti/jti_keep_until must be recorded (above) */
+    client_t client;     /* on success: owned, client_free it */
+    bool basic_tried;    /* a failure must then carry WWW-Authenticate: Basic */
+    bool secret_used;    /* the client proved a credential — its secret or a private_key_jwt
+                            assertion — so it is confidential */
+    bool assertion_used; /* private_key_jwt: jti/jti_keep_until must be recorded (above) */
     char jti[ASSERTION_JTI_MAX + 1];
     int64_t jti_keep_until; /* the value for assertion_record_jti */
-    enum oauth_error err; /* OE_NONE on success */
-    int status;           /* HTTP status of the failure (400 or 401) */
+    enum oauth_error err;   /* OE_NONE on success */
+    int status;             /* HTTP status of the failure (400 or 401) */
     char why[200];
 } clientauth;
 

@@ -66,8 +66,9 @@ wt_status client_build(const client_spec *sp, const scope_catalogue *cat, int64_
     if (!auth)
         auth = pub ? "none" : "client_secret_basic";
     if (!in_list(auth, known_auth, 4)) {
-        snprintf(why, whylen, "token_endpoint_auth_method must be one of client_secret_basic, "
-                              "client_secret_post, private_key_jwt, none");
+        snprintf(why, whylen,
+                 "token_endpoint_auth_method must be one of client_secret_basic, "
+                 "client_secret_post, private_key_jwt, none");
         return WT_INVALID;
     }
     if (sp->is_public && strcmp(auth, "none") != 0) {
@@ -84,8 +85,9 @@ wt_status client_build(const client_spec *sp, const scope_catalogue *cat, int64_
     }
     for (size_t i = 0; i < ngrant; i++) {
         if (!in_list(grants[i], known_grants, 3)) {
-            snprintf(why, whylen, "unsupported grant type '%.60s' (supported: "
-                                  "authorization_code, refresh_token, client_credentials)",
+            snprintf(why, whylen,
+                     "unsupported grant type '%.60s' (supported: "
+                     "authorization_code, refresh_token, client_credentials)",
                      grants[i]);
             return WT_INVALID;
         }
@@ -206,8 +208,9 @@ wt_status client_store(store_txn *t, const json_t *doc, bool create)
 static enum client_source source_of(const json_t *doc)
 {
     const char *s = json_string_value(json_object_get(doc, "source"));
-    return s && strcmp(s, "dcr") == 0 ? CLIENT_DCR : s && strcmp(s, "cimd") == 0 ? CLIENT_CIMD
-                                                                               : CLIENT_CLI;
+    return s && strcmp(s, "dcr") == 0    ? CLIENT_DCR
+           : s && strcmp(s, "cimd") == 0 ? CLIENT_CIMD
+                                         : CLIENT_CLI;
 }
 
 wt_status client_load(store_txn *t, const char *id, client_t *out)
@@ -278,9 +281,9 @@ bool client_allows_grant(const client_t *c, const char *grant)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(c->doc, "grant_types"), i, v)
-        if (json_string_value(v) && strcmp(json_string_value(v), grant) == 0)
-            return true;
+    json_array_foreach(json_object_get(c->doc, "grant_types"), i,
+                       v) if (json_string_value(v) &&
+                              strcmp(json_string_value(v), grant) == 0) return true;
     return false;
 }
 
@@ -291,7 +294,8 @@ const char *client_redirect_match(const client_t *c, const char *presented)
         return json_array_size(uris) == 1 ? json_string_value(json_array_get(uris, 0)) : NULL;
     size_t i;
     json_t *v;
-    json_array_foreach(uris, i, v) {
+    json_array_foreach(uris, i, v)
+    {
         const char *r = json_string_value(v);
         if (r && redirect_uri_match(r, presented))
             return r;
@@ -306,9 +310,8 @@ bool client_loopback_only(const client_t *c)
     json_t *v;
     if (json_array_size(uris) == 0)
         return false;
-    json_array_foreach(uris, i, v)
-        if (!redirect_uri_is_loopback(json_string_value(v)))
-            return false;
+    json_array_foreach(uris, i,
+                       v) if (!redirect_uri_is_loopback(json_string_value(v))) return false;
     return true;
 }
 

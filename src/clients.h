@@ -18,11 +18,11 @@ typedef struct {
     size_t nredirect;
     const char *const *grant_types; /* NULL: authorization_code + refresh_token */
     size_t ngrant;
-    const char *token_auth;         /* NULL: client_secret_basic, or none when public */
+    const char *token_auth; /* NULL: client_secret_basic, or none when public */
     bool is_public;
-    const char *scope;              /* NULL: the whole catalogue */
-    const json_t *jwks;             /* private_key_jwt: the client's public keys {"keys":[…]} */
-    const char *client_id;          /* NULL: mint "ocl_…"; a metadata-document URL for CIMD */
+    const char *scope;     /* NULL: the whole catalogue */
+    const json_t *jwks;    /* private_key_jwt: the client's public keys {"keys":[…]} */
+    const char *client_id; /* NULL: mint "ocl_…"; a metadata-document URL for CIMD */
     enum client_source source;
 } client_spec;
 

@@ -351,7 +351,9 @@ static bool check_issuer(const char *s, char *why, size_t whylen)
     }
     if (r[0]) {
         snprintf(why, whylen, "%s: no %s", origin,
-                 r[0] == '/' ? "path" : r[0] == '?' ? "query" : "fragment");
+                 r[0] == '/'   ? "path"
+                 : r[0] == '?' ? "query"
+                               : "fragment");
         return false;
     }
     for (const char *h = u.host; *h; h++)
@@ -520,6 +522,7 @@ _Static_assert(LOG_ERROR == 0 && LOG_WARN == 1 && LOG_INFO == 2 && LOG_DEBUG == 
 #define DAY 86400
 #define YEAR (365 * DAY)
 
+// clang-format off
 static const struct key login_throttle_keys[] = {
     {.name = "per_user_address", .type = K_INT, .off = CFG(login_throttle.per_user_address),
      .def = 5, .min = 1, .max = 1000000},
@@ -624,6 +627,7 @@ static const struct key config_keys[] = {
     {.name = "log_level", .type = K_ENUM, .off = CFG(log_level), .def = LOG_INFO,
      .names = log_level_names},
 };
+// clang-format on
 _Static_assert(ARRAY_LEN(config_keys) <= 64, "load_object tracks keys in a 64-bit mask");
 
 /* ---- the machinery -------------------------------------------------------------------- */
@@ -670,18 +674,10 @@ static wt_status default_keys(void *base, const struct key *t, size_t n)
         int64_t v = k->dyn ? k->dyn() : k->def;
         switch (k->type) {
         case K_INT:
-        case K_ENUM:
-            *(int *)field(base, k) = (int)v;
-            break;
-        case K_SECONDS:
-            *(int64_t *)field(base, k) = v;
-            break;
-        case K_SIZE:
-            *(size_t *)field(base, k) = (size_t)v;
-            break;
-        case K_BOOL:
-            *(bool *)field(base, k) = v != 0;
-            break;
+        case K_ENUM: *(int *)field(base, k) = (int)v; break;
+        case K_SECONDS: *(int64_t *)field(base, k) = v; break;
+        case K_SIZE: *(size_t *)field(base, k) = (size_t)v; break;
+        case K_BOOL: *(bool *)field(base, k) = v != 0; break;
         case K_STRING: {
             char **sp = field(base, k);
             *sp = NULL;
@@ -747,8 +743,7 @@ static wt_status load_key(void *base, const struct key *k, json_t *v, const stru
         size_t used = 0;
         why[0] = '\0';
         for (int i = 0; k->names[i] && used < sizeof why; i++) {
-            int w = snprintf(why + used, sizeof why - used, "%s\"%s\"", i ? ", " : "",
-                             k->names[i]);
+            int w = snprintf(why + used, sizeof why - used, "%s\"%s\"", i ? ", " : "", k->names[i]);
             used += w > 0 ? (size_t)w : 0;
         }
         return bad(sk, kp, "must be one of %s", why);
@@ -780,8 +775,7 @@ static wt_status load_key(void *base, const struct key *k, json_t *v, const stru
         if (!json_is_object(v))
             return bad(sk, kp, "must be an object");
         return load_object(base, k->sub, k->nsub, v, ld, kp, NULL);
-    case K_CUSTOM:
-        return k->cust->parse(base, v, ld, kp);
+    case K_CUSTOM: return k->cust->parse(base, v, ld, kp);
     }
     return WT_INVALID;
 }
@@ -829,32 +823,18 @@ static json_t *report_keys(const void *base, const struct key *t, size_t n)
         const void *f = cfield(base, k);
         json_t *v = NULL;
         switch (k->type) {
-        case K_INT:
-            v = json_integer(*(const int *)f);
-            break;
-        case K_SECONDS:
-            v = json_integer(*(const int64_t *)f);
-            break;
-        case K_SIZE:
-            v = json_integer((json_int_t) * (const size_t *)f);
-            break;
-        case K_BOOL:
-            v = json_boolean(*(const bool *)f);
-            break;
-        case K_ENUM:
-            v = json_string(k->names[*(const int *)f]);
-            break;
+        case K_INT: v = json_integer(*(const int *)f); break;
+        case K_SECONDS: v = json_integer(*(const int64_t *)f); break;
+        case K_SIZE: v = json_integer((json_int_t) * (const size_t *)f); break;
+        case K_BOOL: v = json_boolean(*(const bool *)f); break;
+        case K_ENUM: v = json_string(k->names[*(const int *)f]); break;
         case K_STRING: {
             const char *s = *(char *const *)f;
             v = !s ? json_null() : (k->flags & F_SECRET) ? json_string("(set)") : json_string(s);
             break;
         }
-        case K_SECTION:
-            v = report_keys(base, k->sub, k->nsub);
-            break;
-        case K_CUSTOM:
-            v = k->cust->report(base);
-            break;
+        case K_SECTION: v = report_keys(base, k->sub, k->nsub); break;
+        case K_CUSTOM: v = k->cust->report(base); break;
         }
         if (!put(o, k->name, v)) {
             json_decref(o);
@@ -950,8 +930,7 @@ static wt_status listen_parse(void *base, json_t *v, const struct ld *ld, const 
         return nomem(&ld->sink);
     for (size_t i = 0; i < n && st == WT_OK; i++) {
         snprintf(ikp, sizeof ikp, "%s[%zu]", kp, i);
-        st = listen_entry_parse(&list[i], array ? json_array_get(v, i) : v, ld,
-                                array ? ikp : kp);
+        st = listen_entry_parse(&list[i], array ? json_array_get(v, i) : v, ld, array ? ikp : kp);
     }
     if (st != WT_OK)
         goto done;
@@ -1016,19 +995,19 @@ static wt_status scope_list_check(json_t *v, const struct sink *sk, const char *
     json_array_foreach(v, i, s)
     {
         if (!json_is_string(s) || !is_scope_token(json_string_value(s)))
-            return bad(sk, kp, "item %zu must be a scope name (1 to 128 printable characters "
-                               "without spaces, '\"' or '\\')", i);
+            return bad(sk, kp,
+                       "item %zu must be a scope name (1 to 128 printable characters "
+                       "without spaces, '\"' or '\\')",
+                       i);
         for (j = 0; j < i; j++)
             if (json_equal(json_array_get(v, j), s))
-                return bad(sk, kp, "scope \"%s\" is listed twice",
-                           shown(json_string_value(s), b));
+                return bad(sk, kp, "scope \"%s\" is listed twice", shown(json_string_value(s), b));
     }
     return WT_OK;
 }
 
 /* A list of scopes, or an object from HTTP method (upper-case) to such a list. */
-static wt_status scopes_required_parse(void *base, json_t *v, const struct ld *ld,
-                                       const char *kp)
+static wt_status scopes_required_parse(void *base, json_t *v, const struct ld *ld, const char *kp)
 {
     config_resource *r = base;
     const struct sink *sk = &ld->sink;
@@ -1118,8 +1097,7 @@ static wt_status resources_parse(void *base, json_t *v, const struct ld *ld, con
         else if (default_keys(&list[i], resource_keys, ARRAY_LEN(resource_keys)) != WT_OK)
             st = nomem(&ld->sink);
         else
-            st = load_object(&list[i], resource_keys, ARRAY_LEN(resource_keys), o, ld, ikp,
-                             NULL);
+            st = load_object(&list[i], resource_keys, ARRAY_LEN(resource_keys), o, ld, ikp, NULL);
     }
     if (st != WT_OK)
         goto done;
@@ -1183,8 +1161,9 @@ static bool is_ip_or_cidr(const char *s)
         return false;
     memcpy(addr, s, alen);
     addr[alen] = '\0';
-    int max = inet_pton(AF_INET, addr, buf) == 1 ? 32 : inet_pton(AF_INET6, addr, buf) == 1 ? 128
-                                                                                             : -1;
+    int max = inet_pton(AF_INET, addr, buf) == 1    ? 32
+              : inet_pton(AF_INET6, addr, buf) == 1 ? 128
+                                                    : -1;
     int prefix;
     if (max < 0)
         return false;
@@ -1361,8 +1340,8 @@ wt_status config_load_file(config_t *c, const char *path, char *err, size_t errl
     if ((st = read_file(path, &text, &len, &ld.sink)) != WT_OK)
         goto done;
     if (!(root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr))) {
-        st = bad(&ld.sink, NULL, "invalid JSON at line %d column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
+        st = bad(&ld.sink, NULL, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
         goto done;
     }
     if (!json_is_object(root)) {

@@ -33,7 +33,7 @@ typedef struct {
     json_t *scopes_required; /* array of scope strings, or object HTTP method → array; never
                                 NULL after defaults/load (default resource: ["read:assets"],
                                 a configured resource that omits it: []) */
-    char *upstream; /* http:// or https:// URL the gateway proxies to, or NULL */
+    char *upstream;          /* http:// or https:// URL the gateway proxies to, or NULL */
 } config_resource;
 
 typedef struct {

@@ -23,8 +23,7 @@ void crypto_sha256(const void *data, size_t len, uint8_t out[32])
     SHA256(data, len, out);
 }
 
-void crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t len,
-                        uint8_t out[32])
+void crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t len, uint8_t out[32])
 {
     unsigned int olen = 32;
     HMAC(EVP_sha256(), key, (int)klen, data, len, out, &olen);
@@ -35,8 +34,7 @@ bool crypto_equal(const void *a, const void *b, size_t n)
     return CRYPTO_memcmp(a, b, n) == 0;
 }
 
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 void b64url_encode(const void *in, size_t n, char *out)
 {
@@ -132,8 +130,7 @@ out:
     return ret;
 }
 
-long crypto_open(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t *out,
-                 size_t outcap)
+long crypto_open(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t *out, size_t outcap)
 {
     if (len < 28 || outcap < len - 28)
         return -1;
@@ -177,8 +174,8 @@ wt_status password_hash(const char *password, size_t len, char out[PASSWORD_HASH
         return st;
     b64url_encode(salt, sizeof salt, s64);
     b64url_encode(hash, sizeof hash, h64);
-    snprintf(out, PASSWORD_HASH_MAX, "scrypt$%d$%d$%d$%s$%s", SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P,
-             s64, h64);
+    snprintf(out, PASSWORD_HASH_MAX, "scrypt$%d$%d$%d$%s$%s", SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, s64,
+             h64);
     OPENSSL_cleanse(hash, sizeof hash);
     return WT_OK;
 }
@@ -191,10 +188,10 @@ wt_status password_verify(const char *password, size_t len, const char *encoded)
     if (!dummy) {
         char s64[32], h64[64];
         int used = 0;
-        if (sscanf(encoded, "scrypt$%2d$%2d$%2d$%31[A-Za-z0-9_-]$%63[A-Za-z0-9_-]%n", &logn, &r,
-                   &p, s64, h64, &used) != 5 ||
-            encoded[used] != '\0' || logn < 10 || logn > 20 || r < 1 || r > 32 || p < 1 ||
-            p > 4 || b64url_decode(s64, strlen(s64), salt, sizeof salt) != 16 ||
+        if (sscanf(encoded, "scrypt$%2d$%2d$%2d$%31[A-Za-z0-9_-]$%63[A-Za-z0-9_-]%n", &logn, &r, &p,
+                   s64, h64, &used) != 5 ||
+            encoded[used] != '\0' || logn < 10 || logn > 20 || r < 1 || r > 32 || p < 1 || p > 4 ||
+            b64url_decode(s64, strlen(s64), salt, sizeof salt) != 16 ||
             b64url_decode(h64, strlen(h64), want, sizeof want) != 32)
             return WT_INVALID;
     }

@@ -20,7 +20,7 @@ void crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t l
 bool crypto_equal(const void *a, const void *b, size_t n);
 
 /* base64url without padding. encode writes b64url_len(n)+1 bytes (NUL-terminated) into out. */
-#define B64URL_LEN(n) (((n) * 4 + 2) / 3)
+#define B64URL_LEN(n) (((n)*4 + 2) / 3)
 void b64url_encode(const void *in, size_t n, char *out);
 /* Decodes exactly `len` chars of base64url (no padding, no other chars) into out (capacity
  * outcap). Returns the decoded length, or -1 when malformed or too long. */
@@ -31,8 +31,7 @@ bool b64url_charset(const char *s, size_t len);
 /* AES-256-GCM: out = iv(12) || ciphertext || tag(16); outcap >= len + 28. Returns the sealed
  * length or -1. open returns the plaintext length or -1 when the tag does not verify. */
 long crypto_seal(const uint8_t key[32], const void *in, size_t len, uint8_t *out, size_t outcap);
-long crypto_open(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t *out,
-                 size_t outcap);
+long crypto_open(const uint8_t key[32], const uint8_t *in, size_t len, uint8_t *out, size_t outcap);
 
 /* Password hashing: scrypt (N=2^15, r=8, p=1), 16-byte random salt. The encoded form is
  * "scrypt$15$8$1$<b64url salt>$<b64url hash>" (< 128 bytes). Slow on purpose (~80 ms): call

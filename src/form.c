@@ -95,8 +95,7 @@ static wt_status check_name(const char *n, size_t len, char *why, size_t whylen)
 }
 
 /* Checks a decoded value of parameter `name`. */
-static wt_status check_value(const char *name, const char *v, size_t len, char *why,
-                             size_t whylen)
+static wt_status check_value(const char *name, const char *v, size_t len, char *why, size_t whylen)
 {
     if (len > FORM_MAX_VALUE) {
         set_why(why, whylen, "parameter %.64s is longer than %d bytes", name, FORM_MAX_VALUE);
@@ -144,8 +143,7 @@ static wt_status decode(const char *s, size_t n, size_t max, char **out, size_t 
         if (s[i] == '+') {
             d[o++] = ' ';
         } else if (s[i] == '%') {
-            d[o++] = (char)(hexval((unsigned char)s[i + 1]) << 4 |
-                            hexval((unsigned char)s[i + 2]));
+            d[o++] = (char)(hexval((unsigned char)s[i + 1]) << 4 | hexval((unsigned char)s[i + 2]));
             i += 2;
         } else {
             d[o++] = s[i];
@@ -269,8 +267,7 @@ wt_status form_from_json(const char *s, size_t len, form_t *out, char *why, size
         const char *text = NULL;
         size_t tlen = 0;
         switch (json_typeof(v)) {
-        case JSON_NULL:
-            continue;
+        case JSON_NULL: continue;
         case JSON_STRING:
             text = json_string_value(v);
             tlen = json_string_length(v);

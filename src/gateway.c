@@ -268,8 +268,7 @@ static bool name_is(const char *n, size_t len, const char *want)
         char c = n[i];
         if (c == '+') {
             c = ' ';
-        } else if (c == '%' && i + 2 < len && hexval(n[i + 1]) >= 0 &&
-                   hexval(n[i + 2]) >= 0) {
+        } else if (c == '%' && i + 2 < len && hexval(n[i + 1]) >= 0 && hexval(n[i + 2]) >= 0) {
             c = (char)(hexval(n[i + 1]) * 16 + hexval(n[i + 2]));
             i += 2;
         }
@@ -395,8 +394,8 @@ ssize_t gw_match_resource(const app *a, const char *host, size_t hlen, const cha
             if (rhl != hlen || strncasecmp(rh, host, hlen) != 0)
                 continue;
         }
-        if (rpl && !(plen >= rpl && memcmp(path, rp, rpl) == 0 &&
-                     (plen == rpl || path[rpl] == '/')))
+        if (rpl &&
+            !(plen >= rpl && memcmp(path, rp, rpl) == 0 && (plen == rpl || path[rpl] == '/')))
             continue;
         if (best < 0 || rpl > best_len) {
             best = (ssize_t)i;

@@ -8,8 +8,8 @@
 #include "records.h"
 #include "register.h"
 
-static const store_db dbs[GC_NDB] = {STORE_DB_CODES, STORE_DB_ACCESS, STORE_DB_REFRESH,
-                                     STORE_DB_SESSIONS, STORE_DB_JTI, STORE_DB_CLIENTS};
+static const store_db dbs[GC_NDB] = {STORE_DB_CODES,    STORE_DB_ACCESS, STORE_DB_REFRESH,
+                                     STORE_DB_SESSIONS, STORE_DB_JTI,    STORE_DB_CLIENTS};
 
 struct scan {
     store_txn *t;
@@ -57,8 +57,7 @@ static bool is_dead(struct scan *w, store_val v)
             exp = exp << 8 | ((const uint8_t *)v.data)[i];
         return exp <= w->now;
     }
-    case GC_CLIENTS:
-        return register_unused_expired(v.data, v.len, w->now, w->unused_client_ttl);
+    case GC_CLIENTS: return register_unused_expired(v.data, v.len, w->now, w->unused_client_ttl);
     }
     return false;
 }
@@ -91,8 +90,7 @@ static void successor(gc_state *s, int i, const uint8_t *k, size_t len)
 
 wt_status gc_step(store_txn *t, int64_t now, size_t scan, gc_state *s)
 {
-    struct scan w = {.t = t, .now = now, .limit = scan,
-                     .unused_client_ttl = s->unused_client_ttl};
+    struct scan w = {.t = t, .now = now, .limit = scan, .unused_client_ttl = s->unused_client_ttl};
     w.dead = malloc(scan * sizeof *w.dead);
     w.dead_len = malloc(scan * sizeof *w.dead_len);
     wt_status st = w.dead && w.dead_len ? WT_OK : WT_NOMEM;

@@ -200,8 +200,8 @@ wt_status consent_get(store_txn *t, const char *user_id, const char *client_id, 
     return st;
 }
 
-wt_status consent_put(store_txn *t, const char *user_id, const char *client_id,
-                      const char *scope, int64_t now)
+wt_status consent_put(store_txn *t, const char *user_id, const char *client_id, const char *scope,
+                      int64_t now)
 {
     char key[1024];
     size_t kl = consent_key(key, sizeof key, user_id, client_id);

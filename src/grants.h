@@ -23,8 +23,8 @@ wt_status grants_revoke_client(store_txn *t, const char *client_id);
 /* Remembered consent of (user, client): the scopes the user approved. */
 wt_status consent_get(store_txn *t, const char *user_id, const char *client_id, char *scope_out,
                       size_t outlen);
-wt_status consent_put(store_txn *t, const char *user_id, const char *client_id,
-                      const char *scope, int64_t now);
+wt_status consent_put(store_txn *t, const char *user_id, const char *client_id, const char *scope,
+                      int64_t now);
 
 /* The stable public id of the consent of (user, client): "ogr_" + 22 base64url chars of a
  * digest of the pair (out: 27 bytes). */

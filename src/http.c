@@ -84,8 +84,8 @@ struct server {
     h2o_globalconf_t gc;
     http_thread *threads;
     int nthreads;
-    SSL_CTX **ssl; /* per listen entry, NULL for plain */
-    int *ports;    /* bound port per listen entry */
+    SSL_CTX **ssl;    /* per listen entry, NULL for plain */
+    int *ports;       /* bound port per listen entry */
     atomic_int ready; /* threads whose listeners are bound */
     atomic_bool bind_failed;
     struct purger purge;
@@ -134,8 +134,7 @@ static const char *reason(int status)
     }
 }
 
-static void send_body(h2o_req_t *req, int status, const char *ctype, const char *body,
-                      size_t len)
+static void send_body(h2o_req_t *req, int status, const char *ctype, const char *body, size_t len)
 {
     req->res.status = status;
     req->res.reason = reason(status);
@@ -188,8 +187,8 @@ static void security_headers(h2o_req_t *req)
 {
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-frame-options"), 0, NULL,
                           H2O_STRLIT("DENY"));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"),
-                          0, NULL,
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0,
+                          NULL,
                           H2O_STRLIT("default-src 'none'; style-src 'unsafe-inline'; "
                                      "form-action 'self' *; frame-ancestors 'none'; "
                                      "base-uri 'none'"));
@@ -367,8 +366,9 @@ int http_rate_limit(h2o_req_t *req, int c)
     char ra[16];
     snprintf(ra, sizeof ra, "%d", wait);
     http_add(req, "retry-after", ra);
-    http_oauth_error(req, 429, OE_TEMPORARILY_UNAVAILABLE, "too many requests from this address; retry "
-                                                   "after the time in Retry-After");
+    http_oauth_error(req, 429, OE_TEMPORARILY_UNAVAILABLE,
+                     "too many requests from this address; retry "
+                     "after the time in Retry-After");
     return -1;
 }
 
@@ -404,9 +404,11 @@ int http_body_params(h2o_req_t *req, form_t *f, bool allow_json)
         ctlen--;
     wt_status st;
     if (ct && ctlen == 33 && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
-        st = form_parse(req->entity.base ? req->entity.base : "", req->entity.len, f, why, sizeof why);
+        st = form_parse(req->entity.base ? req->entity.base : "", req->entity.len, f, why,
+                        sizeof why);
     } else if (allow_json && ct && ctlen == 16 && strncasecmp(ct, "application/json", 16) == 0) {
-        st = form_from_json(req->entity.base ? req->entity.base : "", req->entity.len, f, why, sizeof why);
+        st = form_from_json(req->entity.base ? req->entity.base : "", req->entity.len, f, why,
+                            sizeof why);
     } else {
         http_oauth_error(req, 400, OE_INVALID_REQUEST,
                          allow_json ? "Content-Type must be application/x-www-form-urlencoded "
@@ -428,8 +430,8 @@ static unsigned method_bit(h2o_iovec_t m)
     static const struct {
         const char *s;
         unsigned bit;
-    } t[] = {{"GET", M_GET},         {"POST", M_POST},       {"PUT", M_PUT},
-             {"DELETE", M_DELETE},   {"OPTIONS", M_OPTIONS}, {"HEAD", M_HEAD}};
+    } t[] = {{"GET", M_GET},       {"POST", M_POST},       {"PUT", M_PUT},
+             {"DELETE", M_DELETE}, {"OPTIONS", M_OPTIONS}, {"HEAD", M_HEAD}};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)
         if (h2o_memis(m.base, m.len, t[i].s, strlen(t[i].s)))
             return t[i].bit;
@@ -453,12 +455,12 @@ static void preflight(h2o_req_t *req, unsigned methods)
     allow_string(methods | M_OPTIONS, allow, sizeof allow);
     http_cors(req);
     http_add(req, "access-control-allow-methods", allow);
-    h2o_add_header_by_str(&req->pool, &req->res.headers,
-                          H2O_STRLIT("access-control-allow-headers"), 0, NULL,
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"),
+                          0, NULL,
                           H2O_STRLIT("Authorization, Content-Type, MCP-Protocol-Version, "
                                      "Mcp-Session-Id, Last-Event-ID"));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"),
-                          0, NULL, H2O_STRLIT("600"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"), 0,
+                          NULL, H2O_STRLIT("600"));
     req->res.status = 204;
     req->res.reason = "No Content";
     h2o_send_inline(req, "", 0);
@@ -543,9 +545,9 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     struct timeval *t0 = &req->timestamps.request_begin_at, now;
     gettimeofday(&now, NULL);
     int64_t us = (int64_t)(now.tv_sec - t0->tv_sec) * 1000000 + (now.tv_usec - t0->tv_usec);
-    log_info("%s %.*s %.*s%s %d %zu %.3fms", http_peer(req), (int)req->method.len,
-             req->method.base, (int)plen, p.base, req->input.query_at != SIZE_MAX ? "?…" : "",
-             req->res.status, req->bytes_sent, (double)us / 1000.0);
+    log_info("%s %.*s %.*s%s %d %zu %.3fms", http_peer(req), (int)req->method.len, req->method.base,
+             (int)plen, p.base, req->input.query_at != SIZE_MAX ? "?…" : "", req->res.status,
+             req->bytes_sent, (double)us / 1000.0);
 }
 
 /* ---------------------------------------------------------------- async jobs */
@@ -634,7 +636,8 @@ static void on_stop(h2o_multithread_receiver_t *rx, h2o_linklist_t *msgs)
  * fd or -1 (errno set). *bound gets the port actually bound. */
 static int bind_listener(const char *host, int port, bool reuseport, int *bound)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char serv[16];
@@ -794,8 +797,9 @@ static SSL_CTX *tls_context(const config_listen *l, char *err, size_t errlen)
     }
     if (SSL_CTX_use_PrivateKey_file(c, l->tls_key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(c) != 1) {
-        snprintf(err, errlen, "listen %s: cannot load TLS key %s (or it does not match the "
-                              "certificate)",
+        snprintf(err, errlen,
+                 "listen %s: cannot load TLS key %s (or it does not match the "
+                 "certificate)",
                  l->address, l->tls_key);
         SSL_CTX_free(c);
         return NULL;
@@ -843,8 +847,9 @@ int http_serve(app *a)
         const config_listen *l = &a->cfg.listen[i];
         probe[i] = bind_listener(l->host, l->port, false, &srv.ports[i]);
         if (probe[i] < 0) {
-            fprintf(stderr, "wattle: cannot listen on %s: %s (is another server using it? pick "
-                            "another with --listen HOST:PORT)\n",
+            fprintf(stderr,
+                    "wattle: cannot listen on %s: %s (is another server using it? pick "
+                    "another with --listen HOST:PORT)\n",
                     l->address, strerror(errno));
             goto out;
         }

@@ -39,8 +39,9 @@ static void set_cookie(h2o_req_t *req, const char *base, const char *value, int6
 {
     char h[512];
     bool https = http_is_https(req);
-    int n = snprintf(h, sizeof h, "%s=%s; Path=%s; HttpOnly; SameSite=Lax%s", cookie_name(req, base),
-                     value, https ? "/" : "/oauth", https ? "; Secure" : "");
+    int n =
+        snprintf(h, sizeof h, "%s=%s; Path=%s; HttpOnly; SameSite=Lax%s", cookie_name(req, base),
+                 value, https ? "/" : "/oauth", https ? "; Secure" : "");
     if (max_age >= 0 && n > 0 && (size_t)n < sizeof h)
         snprintf(h + n, sizeof h - (size_t)n, "; Max-Age=%lld", (long long)max_age);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL,
@@ -242,16 +243,16 @@ static void consent_page(http_thread *t, h2o_req_t *req, const authz_req *r, con
 /* Everything one authorization keeps across its waits (password hash, store write). */
 struct authz_job {
     http_job job;
-    form_t params;      /* the request's parameters; r borrows from it */
+    form_t params; /* the request's parameters; r borrows from it */
     authz_req r;
-    user_t user;        /* the user being logged in, or the session's */
-    bool found;         /* user exists (else a dummy hash is checked) */
-    bool logged_in;     /* through the session cookie */
+    user_t user;    /* the user being logged in, or the session's */
+    bool found;     /* user exists (else a dummy hash is checked) */
+    bool logged_in; /* through the session cookie */
     char *username, *password, *peer, *bid;
     wt_status verified;
     code_issue issue;
     char *remember_scope;
-    int status;         /* 302 (no page) or 303 (after the form) */
+    int status; /* 302 (no page) or 303 (after the form) */
 };
 
 static void job_free(struct authz_job *j)
@@ -271,8 +272,8 @@ static void job_free(struct authz_job *j)
     free(j);
 }
 
-static void redirect_error(http_thread *t, h2o_req_t *req, const authz_req *r,
-                           enum oauth_error e, const char *why, int status)
+static void redirect_error(http_thread *t, h2o_req_t *req, const authz_req *r, enum oauth_error e,
+                           const char *why, int status)
 {
     char *loc = authz_error_location(t->a, r, e, why);
     if (loc)
@@ -287,8 +288,9 @@ static void finish_issue(http_job *job, h2o_req_t *req)
     struct authz_job *j = (struct authz_job *)job;
     if (req) {
         if (job->op.status != WT_OK) {
-            error_page(req, 503, "Try again", "The server could not save the authorization. "
-                                              "Please try again.");
+            error_page(req, 503, "Try again",
+                       "The server could not save the authorization. "
+                       "Please try again.");
         } else {
             char code[TOKEN_STR_LEN + 1];
             memcpy(code, token_prefix(TOKEN_CODE), 4);
@@ -378,8 +380,8 @@ static void run_verify(worker_job *w)
 {
     struct authz_job *j = (struct authz_job *)H2O_STRUCT_FROM_MEMBER(http_job, wjob, w);
     /* Unknown users cost the same: a full hash against a dummy. */
-    j->verified = password_verify(j->password, strlen(j->password),
-                                  j->found ? j->user.password_hash : NULL);
+    j->verified =
+        password_verify(j->password, strlen(j->password), j->found ? j->user.password_hash : NULL);
     OPENSSL_cleanse(j->password, strlen(j->password));
 }
 
@@ -457,8 +459,7 @@ static int read_params(http_thread *t, h2o_req_t *req, form_t *f)
 }
 
 static void show_validation_error(http_thread *t, h2o_req_t *req, struct authz_job *j,
-                                  authz_result res, enum oauth_error e, const char *why,
-                                  int status)
+                                  authz_result res, enum oauth_error e, const char *why, int status)
 {
     if (res == AUTHZ_SHOW_ERROR)
         error_page(req, 400, "Cannot authorize this application", why);
@@ -491,10 +492,10 @@ static void authorize_known(http_thread *t, h2o_req_t *req, struct authz_job *j)
     /* A metadata-document client with only loopback redirects can be claimed by anyone. */
     bool may_skip = !scope_has(prompt, "consent") &&
                     !(j->r.client.source == CLIENT_CIMD && client_loopback_only(&j->r.client));
-    bool covered = j->logged_in &&
-                   consent_get(txn, j->user.sub, j->r.client.id, consent, sizeof consent) ==
-                       WT_OK &&
-                   scope_covers(consent, j->r.granted_scope);
+    bool covered =
+        j->logged_in &&
+        consent_get(txn, j->user.sub, j->r.client.id, consent, sizeof consent) == WT_OK &&
+        scope_covers(consent, j->r.granted_scope);
     store_reader_end(t->reader);
     if (j->logged_in && may_skip && covered) {
         j->status = 302;
@@ -523,9 +524,9 @@ struct cimd_job {
     struct authz_job *authz; /* the authorization waiting for its client (owned) */
     char *url;               /* the client_id */
     cimd_url u;
-    json_t *doc;             /* the client document built from the fetched one, or NULL */
-    char why[512];           /* why not, when doc is NULL */
-    int status;              /* and the page's status then: 400, or 503 (our trouble) */
+    json_t *doc;   /* the client document built from the fetched one, or NULL */
+    char why[512]; /* why not, when doc is NULL */
+    int status;    /* and the page's status then: 400, or 503 (our trouble) */
     cimd_put_op put;
 };
 
@@ -580,8 +581,9 @@ static void cimd_stored(http_job *job, h2o_req_t *req)
                    "document (client_id URL). Try again later, or ask the server's "
                    "administrator.");
     else
-        error_page(req, 503, "Try again", "The server could not save the application's "
-                                          "metadata. Please try again.");
+        error_page(req, 503, "Try again",
+                   "The server could not save the application's "
+                   "metadata. Please try again.");
     cimd_job_free(c);
 }
 
@@ -594,8 +596,9 @@ static void cimd_fetched(http_job *job, h2o_req_t *req)
     }
     if (!c->doc) {
         char msg[700];
-        snprintf(msg, sizeof msg, "This application is identified by a metadata document (its "
-                                  "client_id URL), which cannot be used: %s.",
+        snprintf(msg, sizeof msg,
+                 "This application is identified by a metadata document (its "
+                 "client_id URL), which cannot be used: %s.",
                  c->why[0] ? c->why : "unknown error");
         error_page(req, c->status ? c->status : 400, "Cannot authorize this application", msg);
         cimd_job_free(c);
@@ -643,24 +646,23 @@ static bool cimd_begin(http_thread *t, h2o_req_t *req, struct authz_job *j)
     c->authz = j;
     if (cimd_url_parse(id, &c->u, why, sizeof why) != WT_OK) {
         char msg[400];
-        snprintf(msg, sizeof msg, "The client_id is not a valid metadata document URL: %s.",
-                 why);
+        snprintf(msg, sizeof msg, "The client_id is not a valid metadata document URL: %s.", why);
         error_page(req, 400, "Cannot authorize this application", msg);
         cimd_job_free(c);
         return true;
     }
     /* Each fetch is an outbound request anyone can trigger: it counts against the
      * registration rate of the caller's address. */
-    int wait = a->cfg.rate_limit.reg > 0
-                   ? ratelimit_hit(a->limits, RL_REGISTER, http_peer(req), a->cfg.rate_limit.reg,
-                                   now_s())
-                   : 0;
+    int wait = a->cfg.rate_limit.reg > 0 ? ratelimit_hit(a->limits, RL_REGISTER, http_peer(req),
+                                                         a->cfg.rate_limit.reg, now_s())
+                                         : 0;
     if (wait > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", wait);
         http_add(req, "retry-after", ra);
-        error_page(req, 429, "Try again", "Too many applications were looked up from your "
-                                          "address. Wait a moment and try again.");
+        error_page(req, 429, "Try again",
+                   "Too many applications were looked up from your "
+                   "address. Wait a moment and try again.");
         cimd_job_free(c);
         return true;
     }

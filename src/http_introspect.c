@@ -140,8 +140,8 @@ int http_introspect(http_thread *t, h2o_req_t *req)
         http_oauth_error(req, 400, OE_INVALID_REQUEST, "the token parameter is missing");
         goto out;
     }
-    introspect_ctx ctx = {.issuer = t->a->cfg.issuer, .caller = ca.client.id,
-                          .now = now_us() / 1000000};
+    introspect_ctx ctx = {
+        .issuer = t->a->cfg.issuer, .caller = ca.client.id, .now = now_us() / 1000000};
     wt_status st = introspect_token(txn, &ctx, token, &resp);
     if (st != WT_OK) {
         http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE,

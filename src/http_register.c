@@ -90,8 +90,9 @@ static void unauthorized(h2o_req_t *req, bool with_error, const char *desc)
     char clean[200], h[600];
     oauth_desc_clean(desc, clean, sizeof clean);
     if (with_error)
-        snprintf(h, sizeof h, "Bearer realm=\"%s\", error=\"invalid_token\", "
-                              "error_description=\"%s\"",
+        snprintf(h, sizeof h,
+                 "Bearer realm=\"%s\", error=\"invalid_token\", "
+                 "error_description=\"%s\"",
                  a->cfg.realm, clean);
     else
         snprintf(h, sizeof h, "Bearer realm=\"%s\"", a->cfg.realm);
@@ -189,14 +190,14 @@ int http_register(http_thread *t, h2o_req_t *req)
         const char *tok;
         enum bearer_state b = bearer(req, &tok);
         if (b == BEARER_NONE) {
-            unauthorized(req, false, "this server requires an initial access token: send it as "
-                                     "Authorization: Bearer");
+            unauthorized(req, false,
+                         "this server requires an initial access token: send it as "
+                         "Authorization: Bearer");
             return 0;
         }
         if (b != BEARER_OK || !initial_token_ok(a, tok)) {
-            log_event("registration_denied",
-                      json_pack("{s:s, s:s}", "peer", http_peer(req), "reason",
-                                "wrong initial access token"));
+            log_event("registration_denied", json_pack("{s:s, s:s}", "peer", http_peer(req),
+                                                       "reason", "wrong initial access token"));
             unauthorized(req, true, "the initial access token is not valid");
             return 0;
         }
@@ -206,9 +207,9 @@ int http_register(http_thread *t, h2o_req_t *req)
         return 0;
     struct reg_job *j = calloc(1, sizeof *j);
     reg_error e;
-    wt_status st = j ? register_build(body, &a->scopes, now_us() / 1000000, &j->doc, j->secret,
-                                      j->rat, &e)
-                     : WT_NOMEM;
+    wt_status st =
+        j ? register_build(body, &a->scopes, now_us() / 1000000, &j->doc, j->secret, j->rat, &e)
+          : WT_NOMEM;
     json_decref(body);
     if (st != WT_OK) {
         if (st == WT_INVALID)
@@ -236,8 +237,8 @@ static void finish_manage(http_job *job, h2o_req_t *req)
     app *a = job->thr->a;
     bool ok = job->op.status == WT_OK && !j->m.denied && j->m.err.err == OE_NONE;
     if (ok)
-        event(j->del ? "client_registration_deleted" : "client_registration_updated",
-              j->client_id, j->peer);
+        event(j->del ? "client_registration_deleted" : "client_registration_updated", j->client_id,
+              j->peer);
     if (req) {
         if (job->op.status != WT_OK) {
             store_failed(req);
@@ -333,8 +334,7 @@ int http_register_manage(http_thread *t, h2o_req_t *req)
             client_free(&c);
             return 0;
         }
-        st = register_update_doc(c.doc, body, &a->scopes, now_us() / 1000000, &scratch, secret,
-                                 &e);
+        st = register_update_doc(c.doc, body, &a->scopes, now_us() / 1000000, &scratch, secret, &e);
         json_decref(scratch);
         OPENSSL_cleanse(secret, sizeof secret);
         if (st != WT_OK) {

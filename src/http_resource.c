@@ -46,7 +46,7 @@
 #include "users.h"
 
 #define PREFLIGHT_METHODS "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-#define PREFLIGHT_HEADERS \
+#define PREFLIGHT_HEADERS                                                                          \
     "Authorization, Content-Type, MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID"
 #define UPSTREAM_IO_TIMEOUT_MS (3600u * 1000u) /* idle SSE streams must not be cut */
 #define UPSTREAM_KEEPALIVE_MS 2000u
@@ -101,13 +101,9 @@ static enum verdict check_bearer(http_thread *t, h2o_req_t *req, const char *que
     const char *tok;
     size_t toklen;
     switch (gw_bearer_parse(v.base, v.len, &tok, &toklen, why)) {
-    case GW_AUTH_OTHER:
-        *why = "this resource accepts Bearer access tokens only";
-        return V_NO_TOKEN;
-    case GW_AUTH_MALFORMED:
-        return V_MALFORMED;
-    case GW_AUTH_BEARER:
-        break;
+    case GW_AUTH_OTHER: *why = "this resource accepts Bearer access tokens only"; return V_NO_TOKEN;
+    case GW_AUTH_MALFORMED: return V_MALFORMED;
+    case GW_AUTH_BEARER: break;
     }
     token_t tk;
     if (token_parse(TOKEN_ACCESS, tok, toklen, &tk) != WT_OK) {
@@ -204,8 +200,7 @@ static void send_verdict(h2o_req_t *req, enum verdict v, const char *why, const 
         http_oauth_error(req, 403, OE_INSUFFICIENT_SCOPE, why);
         return;
     case V_STORE:
-    case V_OK:
-        break;
+    case V_OK: break;
     }
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("retry-after"), 0, NULL,
                           H2O_STRLIT("1"));
@@ -216,14 +211,12 @@ static void send_verdict(h2o_req_t *req, enum verdict v, const char *why, const 
 static void gateway_preflight(h2o_req_t *req)
 {
     http_cors(req);
-    h2o_add_header_by_str(&req->pool, &req->res.headers,
-                          H2O_STRLIT("access-control-allow-methods"), 0, NULL,
-                          H2O_STRLIT(PREFLIGHT_METHODS));
-    h2o_add_header_by_str(&req->pool, &req->res.headers,
-                          H2O_STRLIT("access-control-allow-headers"), 0, NULL,
-                          H2O_STRLIT(PREFLIGHT_HEADERS));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"),
-                          0, NULL, H2O_STRLIT("600"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-methods"),
+                          0, NULL, H2O_STRLIT(PREFLIGHT_METHODS));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"),
+                          0, NULL, H2O_STRLIT(PREFLIGHT_HEADERS));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"), 0,
+                          NULL, H2O_STRLIT("600"));
     req->res.status = 204;
     req->res.reason = "No Content";
     h2o_send_inline(req, "", 0);
@@ -354,8 +347,8 @@ static void scrub_and_identify(h2o_req_t *req, const ident *id)
         }
         i++;
     }
-    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-wattle-sub"), 0, NULL,
-                          id->sub, strlen(id->sub));
+    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-wattle-sub"), 0, NULL, id->sub,
+                          strlen(id->sub));
     h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-wattle-client-id"), 0, NULL,
                           id->client_id, strlen(id->client_id));
     h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-wattle-scope"), 0, NULL,
@@ -368,8 +361,8 @@ struct body_swap {
     h2o_iovec_t body;
 };
 
-static void body_swap_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
-                           size_t bufcnt, h2o_send_state_t state)
+static void body_swap_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+                           h2o_send_state_t state)
 {
     struct body_swap *s = (struct body_swap *)self;
     /* h2o_send_inline sends its whole body in one final call (none for HEAD) */
@@ -526,16 +519,17 @@ static void on_setup_response(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ost
         json_t *o = json_object();
         set_str(o, "error", "bad_gateway");
         char msg[200];
-        snprintf(msg, sizeof msg, "the upstream server of this resource could not be reached: "
-                                  "%.*s", (int)(e->msg.len > 80 ? 80 : e->msg.len), e->msg.base);
+        snprintf(msg, sizeof msg,
+                 "the upstream server of this resource could not be reached: "
+                 "%.*s",
+                 (int)(e->msg.len > 80 ? 80 : e->msg.len), e->msg.base);
         char clean[200];
         oauth_desc_clean(msg, clean, sizeof clean);
         set_str(o, "error_description", clean);
         char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (s) {
-            struct body_swap *b =
-                (struct body_swap *)h2o_add_ostream(req, sizeof *b, slot);
+            struct body_swap *b = (struct body_swap *)h2o_add_ostream(req, sizeof *b, slot);
             b->super.do_send = body_swap_send;
             b->body = h2o_strdup(&req->pool, s, SIZE_MAX);
             free(s);
@@ -560,8 +554,7 @@ static void on_setup_response(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ost
 static void pass_to_upstream(h2o_req_t *req, const app_resource *r, const ident *id)
 {
     scrub_and_identify(req, id);
-    struct upstream_filter *f =
-        (struct upstream_filter *)h2o_add_prefilter(req, sizeof *f);
+    struct upstream_filter *f = (struct upstream_filter *)h2o_add_prefilter(req, sizeof *f);
     f->super.on_setup_ostream = on_setup_response;
     f->r = r;
 }
@@ -694,8 +687,8 @@ int http_userinfo(http_thread *t, h2o_req_t *req)
             send_verdict(req, V_INVALID, "the user of this access token no longer exists", realm,
                          NULL, NULL);
         else
-            send_verdict(req, V_STORE, "the user store is unavailable; retry shortly", realm,
-                         NULL, NULL);
+            send_verdict(req, V_STORE, "the user store is unavailable; retry shortly", realm, NULL,
+                         NULL);
         return 0;
     }
     json_t *o = json_object();
@@ -787,8 +780,8 @@ int http_forward_auth(http_thread *t, h2o_req_t *req)
         return 0;
     }
     char scope[GW_SCOPES_MAX];
-    if (gw_required_scopes(r->cfg->scopes_required, method.base, method.len, scope,
-                           sizeof scope) != WT_OK) {
+    if (gw_required_scopes(r->cfg->scopes_required, method.base, method.len, scope, sizeof scope) !=
+        WT_OK) {
         log_error("resource %s: cannot resolve scopes_required", r->path);
         http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE, "resource misconfigured");
         return 0;
@@ -803,8 +796,8 @@ int http_forward_auth(http_thread *t, h2o_req_t *req)
     }
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-wattle-sub"), 0, NULL,
                           id.sub, strlen(id.sub));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-wattle-client-id"), 0,
-                          NULL, id.client_id, strlen(id.client_id));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-wattle-client-id"), 0, NULL,
+                          id.client_id, strlen(id.client_id));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-wattle-scope"), 0, NULL,
                           id.scope, strlen(id.scope));
     send_no_content(req);

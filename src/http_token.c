@@ -89,8 +89,7 @@ static void finish_grant(http_job *job, h2o_req_t *req)
 
 /* A job with the client id copied and a fresh access/refresh pair minted; NULL on failure
  * (the error is sent). */
-static struct token_job *new_job(h2o_req_t *req, const clientauth *ca, token_result **res,
-                                 int kind)
+static struct token_job *new_job(h2o_req_t *req, const clientauth *ca, token_result **res, int kind)
 {
     const client_t *c = &ca->client;
     struct token_job *j = calloc(1, sizeof *j);
@@ -146,8 +145,9 @@ static int grant_code(http_thread *t, h2o_req_t *req, const form_t *f, const cli
         return 0;
     }
     if (token_parse(TOKEN_CODE, code, strlen(code), &tok) != WT_OK) {
-        http_oauth_error(req, 400, OE_INVALID_GRANT, "the authorization code is invalid or "
-                                                     "expired");
+        http_oauth_error(req, 400, OE_INVALID_GRANT,
+                         "the authorization code is invalid or "
+                         "expired");
         return 0;
     }
     token_result *res;
@@ -227,8 +227,8 @@ static int grant_client_credentials(http_thread *t, h2o_req_t *req, const form_t
         return 0;
     }
     const char *req_scope = form_get(f, "scope");
-    if (scope_resolve(&a->scopes, req_scope && req_scope[0] ? req_scope : NULL, c->scope,
-                      &scope, why, sizeof why) != WT_OK) {
+    if (scope_resolve(&a->scopes, req_scope && req_scope[0] ? req_scope : NULL, c->scope, &scope,
+                      why, sizeof why) != WT_OK) {
         http_oauth_error(req, 400, OE_INVALID_SCOPE, why);
         return 0;
     }
@@ -293,8 +293,8 @@ void http_client_auth_failed(h2o_req_t *req, const clientauth *ca)
         snprintf(h, sizeof h, "Basic realm=\"%s\"", t->a->cfg.realm);
         http_add(req, "www-authenticate", h);
     }
-    log_event("client_auth_failed", json_pack("{s:s, s:s}", "peer", http_peer(req), "reason",
-                                              ca->why));
+    log_event("client_auth_failed",
+              json_pack("{s:s, s:s}", "peer", http_peer(req), "reason", ca->why));
     http_oauth_error(req, ca->status, ca->err, ca->why);
 }
 
@@ -310,8 +310,9 @@ int http_token(http_thread *t, h2o_req_t *req)
     if (dup) {
         char m[128];
         bool res = strcmp(dup, "resource") == 0;
-        snprintf(m, sizeof m, res ? "only one resource may be requested (%.60s given twice)"
-                                  : "the %.60s parameter is given more than once",
+        snprintf(m, sizeof m,
+                 res ? "only one resource may be requested (%.60s given twice)"
+                     : "the %.60s parameter is given more than once",
                  dup);
         http_oauth_error(req, 400, res ? OE_INVALID_TARGET : OE_INVALID_REQUEST, m);
         goto out;

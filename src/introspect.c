@@ -98,8 +98,7 @@ static wt_status active(const introspect_ctx *c, const struct active_desc *d, bu
 }
 
 /* WT_OK with the answer (active or not) appended, or a store or buffer failure. */
-static wt_status access_token(store_txn *t, const introspect_ctx *c, const token_t *tok,
-                              buf_t *out)
+static wt_status access_token(store_txn *t, const introspect_ctx *c, const token_t *tok, buf_t *out)
 {
     access_rec a;
     wt_status st = tokens_check_access(t, tok, c->now, &a);
@@ -107,9 +106,14 @@ static wt_status access_token(store_txn *t, const introspect_ctx *c, const token
         return inactive(out);
     if (st != WT_OK)
         return st;
-    struct active_desc d = {.scope = a.scope, .client_id = a.client_id, .user_id = a.user_id,
-                            .username = a.username, .resource = a.resource,
-                            .token_type = "Bearer", .exp = a.exp, .iat = a.iat};
+    struct active_desc d = {.scope = a.scope,
+                            .client_id = a.client_id,
+                            .user_id = a.user_id,
+                            .username = a.username,
+                            .resource = a.resource,
+                            .token_type = "Bearer",
+                            .exp = a.exp,
+                            .iat = a.iat};
     return active(c, &d, out);
 }
 
@@ -142,18 +146,21 @@ static wt_status refresh_token(store_txn *t, const introspect_ctx *c, const toke
     if (st == WT_NOTFOUND || st == WT_INVALID)
         st = inactive(out);
     else if (st == WT_OK) {
-        struct active_desc d = {.scope = g.scope, .client_id = g.client_id,
-                                .user_id = g.user_id, .username = u.username,
-                                .resource = g.resource, .token_type = "refresh_token",
-                                .exp = r.exp, .iat = r.iat};
+        struct active_desc d = {.scope = g.scope,
+                                .client_id = g.client_id,
+                                .user_id = g.user_id,
+                                .username = u.username,
+                                .resource = g.resource,
+                                .token_type = "refresh_token",
+                                .exp = r.exp,
+                                .iat = r.iat};
         st = active(c, &d, out);
     }
     user_free(&u);
     return st;
 }
 
-wt_status introspect_token(store_txn *t, const introspect_ctx *c, const char *token,
-                           buf_t *out)
+wt_status introspect_token(store_txn *t, const introspect_ctx *c, const char *token, buf_t *out)
 {
     size_t len = strlen(token);
     int kind = token_kind_of(token, len);
@@ -164,8 +171,7 @@ wt_status introspect_token(store_txn *t, const introspect_ctx *c, const char *to
     return kind == TOKEN_ACCESS ? access_token(t, c, &tok, out) : refresh_token(t, c, &tok, out);
 }
 
-wt_status introspect_jwt_claims(const introspect_ctx *c, const char *resp, size_t len,
-                                buf_t *out)
+wt_status introspect_jwt_claims(const introspect_ctx *c, const char *resp, size_t len, buf_t *out)
 {
     buf_adds(out, "{");
     member_str(out, "\"iss\":", c->issuer);

@@ -47,14 +47,12 @@ bool introspect_caller_allowed(const clientauth *ca);
  * strings are used in place and copied once, into out. WT_OK; WT_NOMEM / WT_TOOBIG when out
  * failed; WT_ESTORE when the store failed (the caller answers 503; nothing is claimed about
  * the token). */
-wt_status introspect_token(store_txn *t, const introspect_ctx *c, const char *token,
-                           buf_t *out);
+wt_status introspect_token(store_txn *t, const introspect_ctx *c, const char *token, buf_t *out);
 
 /* Appends the RFC 9701 claims set {"iss", "aud": caller, "iat": now, "token_introspection":
  * resp} where resp[0..len) is a response from introspect_token. No sub or exp at the top level
  * (RFC 9701 §5: the JWT must not be usable as an access token). WT_OK, or out's failure. */
-wt_status introspect_jwt_claims(const introspect_ctx *c, const char *resp, size_t len,
-                                buf_t *out);
+wt_status introspect_jwt_claims(const introspect_ctx *c, const char *resp, size_t len, buf_t *out);
 
 /* Appends s as a JSON string (quotes included): '"', '\\' and control characters escaped,
  * other bytes (UTF-8) as they are. Errors as buf_add. */

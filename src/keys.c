@@ -24,7 +24,7 @@
 #define KEY_PREFIX "sigkey:"
 #define KEY_PREFIX_LEN 7
 #define GEN_NAME "sigkeys_gen"
-#define MAX_KEYS 64     /* a sanity cap: rotations purge retired keys once their time passes */
+#define MAX_KEYS 64 /* a sanity cap: rotations purge retired keys once their time passes */
 #define PEM_MAX 4096
 
 struct ring_key {
@@ -37,10 +37,10 @@ struct ring_key {
 struct keyring {
     atomic_int refs;
     uint64_t gen;
-    int64_t next_change;  /* earliest retires_at among the published retired keys */
+    int64_t next_change;   /* earliest retires_at among the published retired keys */
     struct ring_key *keys; /* the active key first, then retired ones, newest first */
     size_t n;
-    bool has_active;       /* keys[0] is the active key */
+    bool has_active; /* keys[0] is the active key */
     char *jwks;
     size_t jwks_len;
 };
@@ -91,8 +91,8 @@ static void thumbprint(const char *x64, const char *y64, char kid[KEYS_KID_LEN +
 {
     char canon[160];
     uint8_t d[32];
-    int n = snprintf(canon, sizeof canon, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
-                     x64, y64);
+    int n = snprintf(canon, sizeof canon,
+                     "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x64, y64);
     crypto_sha256(canon, (size_t)n, d);
     b64url_encode(d, 32, kid);
 }
@@ -198,8 +198,8 @@ static wt_status rec_put(store_txn *t, const char *kid, const char *pem, int64_t
 {
     char name[KEY_PREFIX_LEN + KEYS_KID_LEN + 1];
     snprintf(name, sizeof name, KEY_PREFIX "%s", kid);
-    json_t *doc = json_pack("{s:s, s:s, s:I, s:b, s:I, s:s}", "kid", kid, "alg", "ES256",
-                            "created", (json_int_t)created, "active", active, "retires_at",
+    json_t *doc = json_pack("{s:s, s:s, s:I, s:b, s:I, s:s}", "kid", kid, "alg", "ES256", "created",
+                            (json_int_t)created, "active", active, "retires_at",
                             (json_int_t)retires_at, "pem", pem);
     char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_t *p = json_object_get(doc, "pem");
@@ -307,8 +307,7 @@ out:
 /* Purges retired keys whose time has passed and, when `rotate` or there is no active key,
  * makes a new active key (the old active ones retire at now + retire_after). Bumps the
  * generation when anything changed. */
-static wt_status update(store_txn *t, int64_t now, bool rotate, int64_t retire_after,
-                        char *kid_out)
+static wt_status update(store_txn *t, int64_t now, bool rotate, int64_t retire_after, char *kid_out)
 {
     struct rec_list l;
     bool changed = false, has_active = false;
@@ -404,8 +403,8 @@ wt_status keys_list(store_txn *t, int64_t now, json_t **out)
     json_t *a = json_array();
     for (size_t i = 0; a && i < l.n; i++) {
         const key_rec *r = &l.v[i];
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "kid", r->kid, "alg",
-                              "ES256", "kty", "EC", "crv", "P-256", "use", "sig", "created",
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "kid", r->kid, "alg", "ES256",
+                              "kty", "EC", "crv", "P-256", "use", "sig", "created",
                               (json_int_t)r->created, "active", r->active);
         if (o && !r->active)
             json_object_set_new(o, "retires_at", json_integer(r->retires_at));

@@ -127,7 +127,8 @@ static wt_status build_as_metadata(app *a)
     static const char *const algs[] = {"ES256", "RS256", "PS256", "EdDSA"};
     static const char *const grants[] = {"authorization_code", "refresh_token",
                                          "client_credentials"};
-    static const char *const code[] = {"code"}, *const query[] = {"query"}, *const s256[] = {"S256"};
+    static const char *const code[] = {"code"}, *const query[] = {"query"},
+                             *const s256[] = {"S256"};
     json_t *o = json_object();
     json_object_set_new(o, "issuer", json_string(iss));
     set_url(o, "authorization_endpoint", iss, "/oauth/authorize");
@@ -187,8 +188,8 @@ static wt_status build_prm(app *a, app_resource *r, char *err, size_t errlen)
     free(text);
     wt_status st = WT_INVALID;
     if (!doc) {
-        snprintf(err, errlen, "%s: invalid JSON at line %d column %d: %s", name, je.line,
-                 je.column, je.text);
+        snprintf(err, errlen, "%s: invalid JSON at line %d column %d: %s", name, je.line, je.column,
+                 je.text);
         return WT_INVALID;
     }
     if (!json_is_object(doc)) {
@@ -210,7 +211,8 @@ static wt_status build_prm(app *a, app_resource *r, char *err, size_t errlen)
             snprintf(err, errlen, "%s: \"scopes_supported\" must be an array of scope names", name);
             goto out;
         }
-        json_array_foreach(ss, i, v) {
+        json_array_foreach(ss, i, v)
+        {
             const char *sn = json_string_value(v);
             if (!sn || !scope_find(&a->scopes, sn, strlen(sn))) {
                 snprintf(err, errlen,
@@ -251,7 +253,8 @@ static wt_status check_list(const app *a, json_t *list, size_t i, const char *me
 {
     size_t k;
     json_t *v;
-    json_array_foreach(list, k, v) {
+    json_array_foreach(list, k, v)
+    {
         const char *name = json_string_value(v);
         if (!name || !scope_find(&a->scopes, name, strlen(name))) {
             snprintf(err, errlen,
@@ -272,7 +275,8 @@ static wt_status check_required(const app *a, const app_resource *r, size_t i, c
         return check_list(a, req, i, NULL, err, errlen);
     const char *m;
     json_t *list;
-    json_object_foreach(req, m, list) {
+    json_object_foreach(req, m, list)
+    {
         wt_status st = check_list(a, list, i, m, err, errlen);
         if (st != WT_OK)
             return st;
@@ -310,8 +314,8 @@ wt_status metadata_build(app *a, char *err, size_t errlen)
         size_t n = strlen(a->cfg.issuer) + strlen(r->path) + 40;
         r->metadata_url = malloc(n);
         if (r->metadata_url)
-            snprintf(r->metadata_url, n, "%s/.well-known/oauth-protected-resource%s",
-                     a->cfg.issuer, strcmp(r->path, "/") == 0 ? "" : r->path);
+            snprintf(r->metadata_url, n, "%s/.well-known/oauth-protected-resource%s", a->cfg.issuer,
+                     strcmp(r->path, "/") == 0 ? "" : r->path);
         if (!r->path || !r->resource || !r->metadata_url)
             return WT_NOMEM;
         r->resource_norm = resource_normalize(r->resource);

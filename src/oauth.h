@@ -26,7 +26,7 @@ enum oauth_error {
     OE_INVALID_CLIENT_METADATA,
     OE_INVALID_TOKEN,
     OE_INSUFFICIENT_SCOPE,
-    OE_SLOW_DOWN, /* unused */
+    OE_SLOW_DOWN,        /* unused */
     OE_LOGIN_REQUIRED,   /* prompt=none and nobody is signed in */
     OE_CONSENT_REQUIRED, /* prompt=none and the request needs the consent page */
     OE_COUNT

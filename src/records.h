@@ -20,9 +20,9 @@
 /* A token family: one authorization of a client (by a user, or by itself for
  * client_credentials). Deleting it kills every token that names it. */
 typedef struct {
-    int64_t created;        /* seconds */
-    int64_t auth_time;      /* when the user authenticated (seconds) */
-    uint32_t generation;    /* refresh rotations so far */
+    int64_t created;         /* seconds */
+    int64_t auth_time;       /* when the user authenticated (seconds) */
+    uint32_t generation;     /* refresh rotations so far */
     uint8_t refresh_sel[16]; /* the live refresh token's selector (zeros: none) */
     const char *client_id, *user_id, *scope, *resource; /* "" when absent */
 } grant_rec;
@@ -30,7 +30,7 @@ typedef struct {
 /* An access token. */
 typedef struct {
     uint8_t digest[32];
-    int64_t iat, exp;       /* seconds */
+    int64_t iat, exp; /* seconds */
     uint8_t grant[GRANT_ID_LEN];
     const char *client_id, *user_id, *username, *scope, *resource;
 } access_rec;
@@ -39,11 +39,11 @@ typedef struct {
  * under a key derived from its own secret (only the presenter can open it). */
 typedef struct {
     uint8_t digest[32];
-    int64_t iat, exp;       /* seconds */
+    int64_t iat, exp; /* seconds */
     uint8_t grant[GRANT_ID_LEN];
     uint32_t generation;
-    int64_t retired_at;     /* 0 while live */
-    const uint8_t *sealed;  /* successor pair, sealed; NULL when none */
+    int64_t retired_at;    /* 0 while live */
+    const uint8_t *sealed; /* successor pair, sealed; NULL when none */
     size_t sealed_len;
 } refresh_rec;
 
@@ -63,7 +63,7 @@ typedef struct {
     uint8_t digest[32];
     int64_t iat, exp, auth_time;
     const char *user_id;
-    int64_t pw_epoch;       /* the user's password epoch when it was made */
+    int64_t pw_epoch; /* the user's password epoch when it was made */
 } session_rec;
 
 /* Encoders append to b (buf.h); decoders read in place and return WT_INVALID for a record

@@ -17,12 +17,12 @@ struct uri {
     span scheme;        /* without ':' */
     bool has_authority; /* "//" followed */
     bool has_userinfo;
-    span host;          /* as written; IP literals keep their brackets */
+    span host; /* as written; IP literals keep their brackets */
     bool has_port;
     span port;
     span path;
     bool has_query;
-    span query;         /* without '?' */
+    span query; /* without '?' */
     bool has_fragment;
 };
 
@@ -71,8 +71,8 @@ static const char *uri_split(const char *s, struct uri *u)
         unsigned char c = (unsigned char)s[i];
         if (!uri_char(c))
             return "redirect_uri contains a character not allowed in a URI";
-        if (c == '%' && (i + 2 >= len || !is_hex((unsigned char)s[i + 1]) ||
-                         !is_hex((unsigned char)s[i + 2])))
+        if (c == '%' &&
+            (i + 2 >= len || !is_hex((unsigned char)s[i + 1]) || !is_hex((unsigned char)s[i + 2])))
             return "redirect_uri contains a malformed percent-escape";
     }
     const char *end = s + len;
@@ -159,8 +159,8 @@ static const char *uri_split(const char *s, struct uri *u)
     }
     /* Brackets are only allowed around an IP literal host. */
     if (memchr(u->path.p, '[', u->path.n) || memchr(u->path.p, ']', u->path.n) ||
-        (u->has_query && (memchr(u->query.p, '[', u->query.n) ||
-                          memchr(u->query.p, ']', u->query.n))))
+        (u->has_query &&
+         (memchr(u->query.p, '[', u->query.n) || memchr(u->query.p, ']', u->query.n))))
         return "redirect_uri contains a character not allowed in a URI";
     return NULL;
 }

@@ -13,8 +13,8 @@
 
 #include "status.h"
 
-#define REDIRECT_URI_MAX 2000        /* bytes, registration and presentation */
-#define REDIRECT_LOCATION_MAX 16384  /* cap of what redirect_uri_with_params builds */
+#define REDIRECT_URI_MAX 2000       /* bytes, registration and presentation */
+#define REDIRECT_LOCATION_MAX 16384 /* cap of what redirect_uri_with_params builds */
 
 /* The registration check. WT_OK, or WT_INVALID with *why (when why is not NULL) set to a static
  * description using only error_description characters. Refused: NULL or empty; longer than

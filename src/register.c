@@ -120,7 +120,8 @@ static wt_status contacts_field(const json_t *body, json_t *extra, reg_error *e)
     if (json_array_size(v) > REGISTER_CONTACTS_MAX)
         return fail(e, OE_INVALID_CLIENT_METADATA, "contacts lists at most %d entries",
                     REGISTER_CONTACTS_MAX);
-    json_array_foreach(v, i, x) {
+    json_array_foreach(v, i, x)
+    {
         const char *s = json_string_value(x);
         if (!s)
             return fail(e, OE_INVALID_CLIENT_METADATA, "contacts[%zu] must be a string", i);
@@ -143,7 +144,8 @@ static wt_status jwks_check(const json_t *jwks, reg_error *e)
         return fail(e, OE_INVALID_CLIENT_METADATA,
                     "jwks must be a JWK Set: {'keys': [1 to %d public keys]}",
                     REGISTER_JWKS_KEYS_MAX);
-    json_array_foreach(keys, i, k) {
+    json_array_foreach(keys, i, k)
+    {
         if (!json_is_object(k) || !json_is_string(json_object_get(k, "kty")))
             return fail(e, OE_INVALID_CLIENT_METADATA, "jwks key %zu must be a JWK with kty", i);
         for (size_t m = 0; m < sizeof private_members / sizeof *private_members; m++)
@@ -181,8 +183,9 @@ static wt_status scope_field(const json_t *body, const scope_catalogue *cat, cha
         return fail(e, OE_INVALID_CLIENT_METADATA,
                     "scope must be a string of space-separated scope names");
     if (!scope_valid(s))
-        return fail(e, OE_INVALID_CLIENT_METADATA, "scope is malformed (at most %d names, "
-                                                   "%d bytes, separated by spaces)",
+        return fail(e, OE_INVALID_CLIENT_METADATA,
+                    "scope is malformed (at most %d names, "
+                    "%d bytes, separated by spaces)",
                     SCOPE_MAX_TOKENS, SCOPE_STRING_MAX);
     char *dup = strdup(s), *save = NULL, *res = calloc(1, strlen(s) + 1);
     wt_status st = dup && res ? WT_OK : WT_NOMEM;
@@ -208,8 +211,8 @@ static wt_status scope_field(const json_t *body, const scope_catalogue *cat, cha
     return WT_OK;
 }
 
-wt_status register_metadata_parse(const json_t *body, const scope_catalogue *cat,
-                                  reg_metadata *out, reg_error *e)
+wt_status register_metadata_parse(const json_t *body, const scope_catalogue *cat, reg_metadata *out,
+                                  reg_error *e)
 {
     json_t *v, *x;
     size_t i, n;
@@ -239,7 +242,8 @@ wt_status register_metadata_parse(const json_t *body, const scope_catalogue *cat
             st = WT_NOMEM;
             goto out;
         }
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             const char *s = json_string_value(x);
             if (!s) {
                 st = fail(e, OE_INVALID_REDIRECT_URI, "redirect_uris[%zu] must be a string", i);
@@ -281,7 +285,8 @@ wt_status register_metadata_parse(const json_t *body, const scope_catalogue *cat
             goto out;
         }
         code = false;
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             if (!(out->grants[i] = json_string_value(x))) {
                 st = fail(e, OE_INVALID_CLIENT_METADATA, "grant_types[%zu] must be a string", i);
                 goto out;
@@ -297,15 +302,14 @@ wt_status register_metadata_parse(const json_t *body, const scope_catalogue *cat
      * authorization_code grant). */
     if ((v = member(body, "response_types"))) {
         if (!json_is_array(v)) {
-            st = fail(e, OE_INVALID_CLIENT_METADATA,
-                      "response_types must be an array of strings");
+            st = fail(e, OE_INVALID_CLIENT_METADATA, "response_types must be an array of strings");
             goto out;
         }
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             const char *s = json_string_value(x);
             if (!s) {
-                st = fail(e, OE_INVALID_CLIENT_METADATA, "response_types[%zu] must be a string",
-                          i);
+                st = fail(e, OE_INVALID_CLIENT_METADATA, "response_types[%zu] must be a string", i);
                 goto out;
             }
             if (strcmp(s, "code") != 0) {
@@ -343,8 +347,7 @@ wt_status register_metadata_parse(const json_t *body, const scope_catalogue *cat
     /* token_endpoint_auth_method (client_build checks the value) */
     if ((v = member(body, "token_endpoint_auth_method"))) {
         if (!(out->spec.token_auth = json_string_value(v))) {
-            st = fail(e, OE_INVALID_CLIENT_METADATA,
-                      "token_endpoint_auth_method must be a string");
+            st = fail(e, OE_INVALID_CLIENT_METADATA, "token_endpoint_auth_method must be a string");
             goto out;
         }
     }
@@ -391,8 +394,7 @@ wt_status register_metadata_parse(const json_t *body, const scope_catalogue *cat
         if ((st = url_field(body, urls[i], out->extra, e)) != WT_OK)
             goto out;
     if ((st = contacts_field(body, out->extra, e)) != WT_OK ||
-        (st = text_field(body, "software_id", REGISTER_TEXT_MAX, out->extra, NULL, e)) !=
-            WT_OK ||
+        (st = text_field(body, "software_id", REGISTER_TEXT_MAX, out->extra, NULL, e)) != WT_OK ||
         (st = text_field(body, "software_version", REGISTER_TEXT_MAX, out->extra, NULL, e)) !=
             WT_OK)
         goto out;
@@ -432,18 +434,19 @@ static const char *auth_method(const json_t *doc)
 }
 
 /* client_build on parsed metadata, with its refusal mapped to a reg_error. */
-static wt_status build(reg_metadata *m, const scope_catalogue *cat, int64_t now,
-                       json_t **doc_out, char *secret_out, reg_error *e)
+static wt_status build(reg_metadata *m, const scope_catalogue *cat, int64_t now, json_t **doc_out,
+                       char *secret_out, reg_error *e)
 {
     char why[256];
     const char *field_err = NULL;
     *doc_out = NULL;
-    wt_status st = client_build(&m->spec, cat, now, doc_out, secret_out, why, sizeof why,
-                                &field_err);
+    wt_status st =
+        client_build(&m->spec, cat, now, doc_out, secret_out, why, sizeof why, &field_err);
     if (st == WT_INVALID)
-        return fail(e, field_err && strcmp(field_err, "invalid_redirect_uri") == 0
-                           ? OE_INVALID_REDIRECT_URI
-                           : OE_INVALID_CLIENT_METADATA,
+        return fail(e,
+                    field_err && strcmp(field_err, "invalid_redirect_uri") == 0
+                        ? OE_INVALID_REDIRECT_URI
+                        : OE_INVALID_CLIENT_METADATA,
                     "%s", why);
     if (st != WT_OK)
         return st;
@@ -498,9 +501,8 @@ wt_status register_build(const json_t *body, const scope_catalogue *cat, int64_t
     return WT_OK;
 }
 
-wt_status register_update_doc(const json_t *current, const json_t *body,
-                              const scope_catalogue *cat, int64_t now, json_t **doc_out,
-                              char *secret_out, reg_error *e)
+wt_status register_update_doc(const json_t *current, const json_t *body, const scope_catalogue *cat,
+                              int64_t now, json_t **doc_out, char *secret_out, reg_error *e)
 {
     const char *id = json_string_value(json_object_get(current, "client_id"));
     json_t *v, *doc = NULL;
@@ -534,8 +536,7 @@ wt_status register_update_doc(const json_t *current, const json_t *body,
     if (st != WT_OK)
         return st;
     /* What the registration keeps across updates. */
-    static const char *const kept[] = {"client_id_issued_at", "registration_token_sha256",
-                                       "used"};
+    static const char *const kept[] = {"client_id_issued_at", "registration_token_sha256", "used"};
     for (size_t i = 0; i < sizeof kept / sizeof *kept; i++)
         if ((v = json_object_get(current, kept[i])))
             json_object_set(doc, kept[i], v);
@@ -588,8 +589,7 @@ bool register_token_ok(const json_t *doc, const char *token, size_t len)
     return crypto_equal(want, got, 32);
 }
 
-wt_status register_authorize(store_txn *t, const char *client_id, const char *token,
-                             client_t *out)
+wt_status register_authorize(store_txn *t, const char *client_id, const char *token, client_t *out)
 {
     wt_status st = client_load(t, client_id, out);
     if (st == WT_NOTFOUND || st == WT_INVALID)

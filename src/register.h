@@ -50,10 +50,10 @@
 #endif
 
 #define REGISTER_DEFAULT_NAME "Unnamed client"
-#define REGISTER_TEXT_MAX 200     /* client_name, software_id, software_version (bytes) */
-#define REGISTER_URL_MAX 2000     /* client_uri, logo_uri, tos_uri, policy_uri (bytes) */
+#define REGISTER_TEXT_MAX 200 /* client_name, software_id, software_version (bytes) */
+#define REGISTER_URL_MAX 2000 /* client_uri, logo_uri, tos_uri, policy_uri (bytes) */
 #define REGISTER_CONTACTS_MAX 10
-#define REGISTER_CONTACT_MAX 320  /* bytes of one contact */
+#define REGISTER_CONTACT_MAX 320 /* bytes of one contact */
 #define REGISTER_JWKS_KEYS_MAX 10
 #define REGISTER_REDIRECTS_MAX 20 /* client_build's cap, checked early */
 
@@ -83,8 +83,8 @@ json_t *register_body_parse(const char *s, size_t len, reg_error *e);
  * CLIENT_DCR). For a PUT, client_id/client_secret in the body are the caller's business. On
  * WT_INVALID, e is set and *out is left empty (nothing to free); on WT_OK free *out with
  * register_metadata_free. WT_NOMEM on allocation failure. */
-wt_status register_metadata_parse(const json_t *body, const scope_catalogue *cat,
-                                  reg_metadata *out, reg_error *e);
+wt_status register_metadata_parse(const json_t *body, const scope_catalogue *cat, reg_metadata *out,
+                                  reg_error *e);
 void register_metadata_free(reg_metadata *m);
 
 /* A new registration's stored document: parse + client_build + the informational fields +
@@ -102,9 +102,8 @@ wt_status register_build(const json_t *body, const scope_catalogue *cat, int64_t
  * registration token digest, "used", and the secret digest while the client stays
  * secret-based; a client that had no secret and becomes client_secret_basic/post gets a new
  * one in secret_out (else ""). */
-wt_status register_update_doc(const json_t *current, const json_t *body,
-                              const scope_catalogue *cat, int64_t now, json_t **doc_out,
-                              char *secret_out, reg_error *e);
+wt_status register_update_doc(const json_t *current, const json_t *body, const scope_catalogue *cat,
+                              int64_t now, json_t **doc_out, char *secret_out, reg_error *e);
 
 /* The client information response (RFC 7591 §3.2.1, RFC 7592 §3): the public view of doc plus
  * registration_client_uri (<issuer>/oauth/register/<client_id>), registration_access_token
@@ -121,8 +120,7 @@ bool register_token_ok(const json_t *doc, const char *token, size_t len);
  * registration access token is `token`. WT_OK (out loaded: client_free it), WT_DENIED
  * (unknown client, not a DCR client, wrong token — indistinguishable on purpose) or
  * WT_ESTORE. */
-wt_status register_authorize(store_txn *t, const char *client_id, const char *token,
-                             client_t *out);
+wt_status register_authorize(store_txn *t, const char *client_id, const char *token, client_t *out);
 
 /* ---- writer ops (store_run_fn) ---- */
 
@@ -138,9 +136,9 @@ typedef struct {
     const scope_catalogue *cat; /* update */
     int64_t now;                /* update: seconds */
     /* out */
-    bool denied;                /* the client is gone or the token no longer matches */
-    reg_error err;              /* update: OE_NONE, or why the body was refused */
-    json_t *doc;                /* update: the stored document (owned by the caller) */
+    bool denied;                    /* the client is gone or the token no longer matches */
+    reg_error err;                  /* update: OE_NONE, or why the body was refused */
+    json_t *doc;                    /* update: the stored document (owned by the caller) */
     char secret[TOKEN_STR_LEN + 1]; /* update: a newly issued secret, or "" */
 } reg_manage;
 wt_status register_update(store_txn *t, void *arg /* reg_manage */);

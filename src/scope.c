@@ -134,8 +134,9 @@ wt_status scope_resolve(const scope_catalogue *c, const char *requested, const c
             if (c->v[i].is_default && (!allowed || scope_has(allowed, c->v[i].name)))
                 list_add(&b, c->v[i].name, strlen(c->v[i].name));
         if (!b.failed && b.len == 0) {
-            set_why(why, whylen, "no default scope is available for this client; request a "
-                                 "scope explicitly");
+            set_why(why, whylen,
+                    "no default scope is available for this client; request a "
+                    "scope explicitly");
             return WT_INVALID;
         }
     } else {
@@ -359,8 +360,8 @@ wt_status scope_catalogue_load(const char *json, size_t len, const char *filenam
             goto out;
         }
         if (jdef && !json_is_boolean(jdef)) {
-            cat_err(err, errlen, filename, "scopes[%zu] (%s): \"default\" must be true or false",
-                    i, name);
+            cat_err(err, errlen, filename, "scopes[%zu] (%s): \"default\" must be true or false", i,
+                    name);
             goto out;
         }
         scope_def *d = &out->v[out->n];

@@ -18,11 +18,11 @@
 
 #include "status.h"
 
-#define SCOPE_CATALOGUE_MAX 256      /* scopes in a catalogue */
-#define SCOPE_NAME_MAX 128           /* bytes of one scope name */
-#define SCOPE_DESCRIPTION_MAX 1024   /* bytes of one description */
-#define SCOPE_STRING_MAX 2048        /* bytes of a scope string */
-#define SCOPE_MAX_TOKENS 64          /* tokens in a scope string */
+#define SCOPE_CATALOGUE_MAX 256    /* scopes in a catalogue */
+#define SCOPE_NAME_MAX 128         /* bytes of one scope name */
+#define SCOPE_DESCRIPTION_MAX 1024 /* bytes of one description */
+#define SCOPE_STRING_MAX 2048      /* bytes of a scope string */
+#define SCOPE_MAX_TOKENS 64        /* tokens in a scope string */
 #define SCOPE_OFFLINE_ACCESS "offline_access"
 
 typedef struct {

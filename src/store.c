@@ -259,8 +259,7 @@ static wt_status open_env(store *s, const char *dir, char *err, size_t errlen)
                 dir, mdb_strerror(rc));
         return WT_ESTORE;
     default:
-        set_err(err, errlen, "cannot open the store in %s: %s; " DIR_HINT, dir,
-                mdb_strerror(rc));
+        set_err(err, errlen, "cannot open the store in %s: %s; " DIR_HINT, dir, mdb_strerror(rc));
         return rc > 0 ? WT_EIO : WT_ESTORE;
     }
 }
@@ -330,8 +329,8 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
             goto cleanup;
         }
         const unsigned char *p = val.mv_data;
-        uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24;
+        uint32_t v =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         if (v > STORE_SCHEMA_VERSION) {
             set_err(err, errlen,
                     "data directory %s has schema version %u, newer than this binary's "
@@ -361,8 +360,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
     goto cleanup;
 
 lmdb_error:
-    set_err(err, errlen, "cannot open the store in %s (%s): %s", dir, what,
-            mdb_strerror(rc));
+    set_err(err, errlen, "cannot open the store in %s (%s): %s", dir, what, mdb_strerror(rc));
     st = rc > 0 ? WT_EIO : WT_ESTORE; /* an errno value, or LMDB's own error */
 cleanup:
     if (txn)

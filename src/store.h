@@ -120,9 +120,9 @@ struct store_op {
     store_run_fn run;
     store_done_fn done;
     void *arg;
-    wt_status status;   /* set by the writer */
-    int64_t now;        /* set by the writer just before run: CLOCK_REALTIME, microseconds */
-    store_op *next;     /* owned by the writer's queue */
+    wt_status status; /* set by the writer */
+    int64_t now;      /* set by the writer just before run: CLOCK_REALTIME, microseconds */
+    store_op *next;   /* owned by the writer's queue */
 };
 
 /* Starts the writer thread (the server does this; the CLI does not). WT_OK, WT_INVALID (already

@@ -5,8 +5,8 @@
 #include "crypto.h"
 #include "token.h"
 
-static const char *const prefixes[TOKEN_KIND_COUNT] = {"oat_", "ort_", "oac_", "ocs_", "ose_",
-                                                       "ora_"};
+static const char *const prefixes[TOKEN_KIND_COUNT] = {"oat_", "ort_", "oac_",
+                                                       "ocs_", "ose_", "ora_"};
 
 const char *token_prefix(enum token_kind k)
 {

@@ -14,11 +14,11 @@
 #include "status.h"
 
 enum token_kind {
-    TOKEN_ACCESS,   /* oat_ */
-    TOKEN_REFRESH,  /* ort_ */
-    TOKEN_CODE,     /* oac_ */
-    TOKEN_SECRET,   /* ocs_ client secret */
-    TOKEN_SESSION,  /* ose_ browser login session */
+    TOKEN_ACCESS,       /* oat_ */
+    TOKEN_REFRESH,      /* ort_ */
+    TOKEN_CODE,         /* oac_ */
+    TOKEN_SECRET,       /* ocs_ client secret */
+    TOKEN_SESSION,      /* ose_ browser login session */
     TOKEN_REGISTRATION, /* ora_ registration access token (RFC 7592) */
     TOKEN_KIND_COUNT
 };

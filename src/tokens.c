@@ -30,22 +30,30 @@ wt_status tokens_issue_code(store_txn *t, void *arg)
     buf_t b;
     wt_status st;
     if (c->new_session) {
-        session_rec s = {.iat = c->now, .exp = c->session_exp, .auth_time = c->auth_time,
-                         .user_id = c->user_id, .pw_epoch = c->pw_epoch};
+        session_rec s = {.iat = c->now,
+                         .exp = c->session_exp,
+                         .auth_time = c->auth_time,
+                         .user_id = c->user_id,
+                         .pw_epoch = c->pw_epoch};
         token_digest(&c->session, s.digest);
         buf_init(&b, 4096);
-        st = put_record(t, STORE_DB_SESSIONS, c->session.selector, &b,
-                        session_rec_encode(&b, &s));
+        st = put_record(t, STORE_DB_SESSIONS, c->session.selector, &b, session_rec_encode(&b, &s));
         if (st != WT_OK)
             return st;
     }
     if (c->consent_scope &&
         (st = consent_put(t, c->user_id, c->client_id, c->consent_scope, c->now)) != WT_OK)
         return st;
-    code_rec r = {.iat = c->now, .exp = c->code_exp, .auth_time = c->auth_time,
-                  .client_id = c->client_id, .user_id = c->user_id,
-                  .redirect_uri = c->redirect_uri, .challenge = c->challenge, .scope = c->scope,
-                  .resource = c->resource, .redirect_given = c->redirect_given};
+    code_rec r = {.iat = c->now,
+                  .exp = c->code_exp,
+                  .auth_time = c->auth_time,
+                  .client_id = c->client_id,
+                  .user_id = c->user_id,
+                  .redirect_uri = c->redirect_uri,
+                  .challenge = c->challenge,
+                  .scope = c->scope,
+                  .resource = c->resource,
+                  .redirect_given = c->redirect_given};
     token_digest(&c->code, r.digest);
     buf_init(&b, 16384);
     return put_record(t, STORE_DB_CODES, c->code.selector, &b, code_rec_encode(&b, &r));
@@ -60,17 +68,21 @@ static wt_status refuse(token_result *res, enum oauth_error e, const char *why)
 
 /* Records a private_key_jwt assertion's jti first thing in the op: a replay refuses the
  * request (invalid_client) and a refusal after this point still commits the record. */
-#define JTI_REPLAY "this client assertion was already used (its jti was seen before): sign a " \
-                   "new one with a fresh jti"
+#define JTI_REPLAY                                                                                 \
+    "this client assertion was already used (its jti was seen before): sign a "                    \
+    "new one with a fresh jti"
 
 /* Creates the grant, its access token and (when asked) refresh token. */
-static wt_status issue_pair(store_txn *t, int64_t now, const char *client_id,
-                            const char *user_id, const char *username, const char *scope,
-                            const char *resource, int64_t auth_time, token_result *res,
-                            uint8_t grant_id[GRANT_ID_LEN])
+static wt_status issue_pair(store_txn *t, int64_t now, const char *client_id, const char *user_id,
+                            const char *username, const char *scope, const char *resource,
+                            int64_t auth_time, token_result *res, uint8_t grant_id[GRANT_ID_LEN])
 {
-    grant_rec g = {.created = now, .auth_time = auth_time, .client_id = client_id,
-                   .user_id = user_id, .scope = scope, .resource = resource};
+    grant_rec g = {.created = now,
+                   .auth_time = auth_time,
+                   .client_id = client_id,
+                   .user_id = user_id,
+                   .scope = scope,
+                   .resource = resource};
     if (res->with_refresh)
         memcpy(g.refresh_sel, res->refresh.selector, 16);
     wt_status st = res->mark_client_used ? register_mark_used(t, client_id) : WT_OK;
@@ -79,8 +91,12 @@ static wt_status issue_pair(store_txn *t, int64_t now, const char *client_id,
     st = grant_create(t, &g, grant_id);
     if (st != WT_OK)
         return st;
-    access_rec a = {.iat = now, .exp = now + res->access_ttl, .client_id = client_id,
-                    .user_id = user_id, .username = username, .scope = scope,
+    access_rec a = {.iat = now,
+                    .exp = now + res->access_ttl,
+                    .client_id = client_id,
+                    .user_id = user_id,
+                    .username = username,
+                    .scope = scope,
                     .resource = resource};
     memcpy(a.grant, grant_id, GRANT_ID_LEN);
     token_digest(&res->access, a.digest);
@@ -93,8 +109,7 @@ static wt_status issue_pair(store_txn *t, int64_t now, const char *client_id,
     memcpy(r.grant, grant_id, GRANT_ID_LEN);
     token_digest(&res->refresh, r.digest);
     buf_init(&b, 4096);
-    return put_record(t, STORE_DB_REFRESH, res->refresh.selector, &b,
-                      refresh_rec_encode(&b, &r));
+    return put_record(t, STORE_DB_REFRESH, res->refresh.selector, &b, refresh_rec_encode(&b, &r));
 }
 
 static bool resource_equal(const char *a, const char *b)
@@ -131,8 +146,8 @@ wt_status tokens_redeem_code(store_txn *t, void *arg)
     if (!crypto_equal(dg, r.digest, 32) || r.exp <= c->now)
         return refuse(res, OE_INVALID_GRANT, "the authorization code is invalid or expired");
     bool owner = strcmp(r.client_id, c->client_id) == 0;
-    bool verifier_ok = pkce_verify(c->verifier, strlen(c->verifier), r.challenge,
-                                   strlen(r.challenge));
+    bool verifier_ok =
+        pkce_verify(c->verifier, strlen(c->verifier), r.challenge, strlen(r.challenge));
     if (memcmp(r.used_grant, zero_grant, GRANT_ID_LEN) != 0) {
         /* Replay (SPEC §3): only the owner proving possession of the verifier may cause the
          * revocation, so a stranger holding a leaked code cannot log the user out. */
@@ -147,8 +162,9 @@ wt_status tokens_redeem_code(store_txn *t, void *arg)
         return refuse(res, OE_INVALID_GRANT, "the authorization code was already used");
     }
     if (!owner)
-        return refuse(res, OE_INVALID_GRANT, "the authorization code was issued to another "
-                                             "client");
+        return refuse(res, OE_INVALID_GRANT,
+                      "the authorization code was issued to another "
+                      "client");
     if (c->redirect_uri && strcmp(c->redirect_uri, r.redirect_uri) != 0)
         return refuse(res, OE_INVALID_GRANT,
                       "redirect_uri does not match the one used in the authorization request");
@@ -160,8 +176,9 @@ wt_status tokens_redeem_code(store_txn *t, void *arg)
     user_t u;
     st = user_by_id(t, r.user_id, &u);
     if (st == WT_NOTFOUND)
-        return refuse(res, OE_INVALID_GRANT, "the user who authorized this code no longer "
-                                             "exists");
+        return refuse(res, OE_INVALID_GRANT,
+                      "the user who authorized this code no longer "
+                      "exists");
     if (st != WT_OK)
         return st;
     /* Copy the record out of the map before anything is written in this transaction. */
@@ -170,8 +187,8 @@ wt_status tokens_redeem_code(store_txn *t, void *arg)
     code_rec used = r;
     uint8_t gid[GRANT_ID_LEN];
     st = scope && resource && user && redirect && challenge
-             ? issue_pair(t, c->now, c->client_id, user, u.username, scope, resource,
-                          r.auth_time, res, gid)
+             ? issue_pair(t, c->now, c->client_id, user, u.username, scope, resource, r.auth_time,
+                          res, gid)
              : WT_NOMEM;
     if (st == WT_OK) {
         /* Keep the code, marked used, until it expires: a replay must find it. */
@@ -301,8 +318,8 @@ wt_status tokens_refresh(store_txn *t, void *arg)
     if (!live) {
         /* The just-retired token, within the grace window, before its successor was used:
          * two refreshes raced; hand back the same pair instead of logging the user out. */
-        if (r.retired_at && c->now - r.retired_at <= c->grace &&
-            g.generation == r.generation + 1 && r.sealed && grace_replay(c, &r) == WT_OK) {
+        if (r.retired_at && c->now - r.retired_at <= c->grace && g.generation == r.generation + 1 &&
+            r.sealed && grace_replay(c, &r) == WT_OK) {
             res->err = OE_NONE;
             return WT_OK;
         }
@@ -343,9 +360,13 @@ wt_status tokens_refresh(store_txn *t, void *arg)
         st = grant_put(t, gid, &ng);
     }
     if (st == WT_OK) {
-        access_rec a = {.iat = c->now, .exp = c->now + res->access_ttl, .client_id = client,
-                        .user_id = user, .username = u.username ? u.username : "",
-                        .scope = scope, .resource = resource};
+        access_rec a = {.iat = c->now,
+                        .exp = c->now + res->access_ttl,
+                        .client_id = client,
+                        .user_id = user,
+                        .username = u.username ? u.username : "",
+                        .scope = scope,
+                        .resource = resource};
         memcpy(a.grant, gid, GRANT_ID_LEN);
         token_digest(&res->access, a.digest);
         buf_t b;
@@ -353,14 +374,14 @@ wt_status tokens_refresh(store_txn *t, void *arg)
         st = put_record(t, STORE_DB_ACCESS, res->access.selector, &b, access_rec_encode(&b, &a));
     }
     if (st == WT_OK) {
-        refresh_rec nr = {.iat = c->now, .exp = c->now + res->refresh_ttl,
-                          .generation = ng.generation};
+        refresh_rec nr = {
+            .iat = c->now, .exp = c->now + res->refresh_ttl, .generation = ng.generation};
         memcpy(nr.grant, gid, GRANT_ID_LEN);
         token_digest(&res->refresh, nr.digest);
         buf_t b;
         buf_init(&b, 4096);
-        st = put_record(t, STORE_DB_REFRESH, res->refresh.selector, &b,
-                        refresh_rec_encode(&b, &nr));
+        st =
+            put_record(t, STORE_DB_REFRESH, res->refresh.selector, &b, refresh_rec_encode(&b, &nr));
     }
     if (st == WT_OK) {
         /* Retire the presented token, keeping the successor pair sealed for the grace
@@ -373,8 +394,8 @@ wt_status tokens_refresh(store_txn *t, void *arg)
         memcpy(plain + 2 * sizeof(token_t), &exp, 8);
         memcpy(plain + PAIR_LEN, scope, slen);
         grace_key(&c->presented, key);
-        long n = c->grace > 0 ? crypto_seal(key, plain, PAIR_LEN + slen, sealed, sizeof sealed)
-                              : -1;
+        long n =
+            c->grace > 0 ? crypto_seal(key, plain, PAIR_LEN + slen, sealed, sizeof sealed) : -1;
         OPENSSL_cleanse(plain, sizeof plain);
         OPENSSL_cleanse(key, sizeof key);
         old.retired_at = c->now;
@@ -409,8 +430,7 @@ wt_status tokens_client_credentials(store_txn *t, void *arg)
         return refuse(&c->res, OE_INVALID_CLIENT, JTI_REPLAY);
     if (st != WT_OK)
         return st;
-    st = issue_pair(t, c->now, c->client_id, "", "", c->scope, c->resource, c->now,
-                              &c->res, gid);
+    st = issue_pair(t, c->now, c->client_id, "", "", c->scope, c->resource, c->now, &c->res, gid);
     if (st == WT_OK) {
         snprintf(c->res.scope, sizeof c->res.scope, "%s", c->scope);
         c->res.err = OE_NONE;

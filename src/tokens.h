@@ -34,8 +34,8 @@ typedef struct {
     bool mark_client_used;   /* in: the client is a DCR registration that has never obtained a
                                 token (register_client_unused): record that it now has */
     int64_t access_ttl, refresh_ttl;
-    char scope[2048];        /* out: the access token's scope */
-    enum oauth_error err;    /* out: OE_NONE on success */
+    char scope[2048];     /* out: the access token's scope */
+    enum oauth_error err; /* out: OE_NONE on success */
     char why[200];
 } token_result;
 
@@ -50,7 +50,7 @@ typedef struct {
     const char *jti;          /* private_key_jwt: the assertion's jti to record, or NULL */
     int64_t jti_keep_until;
     token_result res;
-    bool replayed;            /* out: a replay by the owner revoked the code's grant */
+    bool replayed; /* out: a replay by the owner revoked the code's grant */
 } code_redeem;
 wt_status tokens_redeem_code(store_txn *t, void *arg /* code_redeem */);
 
@@ -61,13 +61,13 @@ typedef struct {
     int64_t now, grace;
     token_t presented;
     const char *client_id;
-    const char *scope;        /* NULL when not sent: the grant's scope */
-    const char *resource;     /* NULL when not sent */
-    const char *jti;          /* private_key_jwt: the assertion's jti to record, or NULL */
+    const char *scope;    /* NULL when not sent: the grant's scope */
+    const char *resource; /* NULL when not sent */
+    const char *jti;      /* private_key_jwt: the assertion's jti to record, or NULL */
     int64_t jti_keep_until;
     token_result res;
-    bool reuse_revoked;       /* out: a retired token was replayed and the grant died */
-    bool grace_replay;        /* out: the same successor pair was handed back */
+    bool reuse_revoked; /* out: a retired token was replayed and the grant died */
+    bool grace_replay;  /* out: the same successor pair was handed back */
 } refresh_redeem;
 wt_status tokens_refresh(store_txn *t, void *arg /* refresh_redeem */);
 
@@ -75,7 +75,7 @@ wt_status tokens_refresh(store_txn *t, void *arg /* refresh_redeem */);
 typedef struct {
     int64_t now;
     const char *client_id, *scope, *resource; /* scope already resolved, resource normalised */
-    const char *jti;          /* private_key_jwt: the assertion's jti to record, or NULL */
+    const char *jti; /* private_key_jwt: the assertion's jti to record, or NULL */
     int64_t jti_keep_until;
     token_result res;
 } cc_issue;
@@ -89,8 +89,8 @@ typedef struct {
     const char *client_id; /* NULL: an administrator (the CLI) — any client's token */
     const char *jti;       /* private_key_jwt: the assertion's jti to record, or NULL */
     int64_t jti_keep_until;
-    bool revoked;          /* out */
-    bool jti_replayed;     /* out: the assertion was a replay; nothing was revoked */
+    bool revoked;      /* out */
+    bool jti_replayed; /* out: the assertion was a replay; nothing was revoked */
 } revoke_op;
 wt_status tokens_revoke(store_txn *t, void *arg /* revoke_op */);
 /* The read-only check of tokens_revoke: true when the token is genuine, its grant lives and

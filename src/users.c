@@ -30,8 +30,8 @@ wt_status user_build(const char *username, const char *display_name, const char 
         return WT_ECRYPTO;
     b64url_encode(r, sizeof r, sub + 4);
     *doc = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "sub", sub, "username", username,
-                     "display_name", display_name, "email", email, "password_hash",
-                     password_hash, "created_at", (json_int_t)now, "pw_epoch", (json_int_t)now);
+                     "display_name", display_name, "email", email, "password_hash", password_hash,
+                     "created_at", (json_int_t)now, "pw_epoch", (json_int_t)now);
     return *doc ? WT_OK : WT_NOMEM;
 }
 
@@ -39,8 +39,8 @@ static wt_status put_doc(store_txn *t, const json_t *doc)
 {
     const char *sub = json_string_value(json_object_get(doc, "sub"));
     char *s = json_dumps(doc, JSON_COMPACT);
-    wt_status st = s && sub ? store_put(t, STORE_DB_USERS, sub, strlen(sub), s, strlen(s), 0)
-                            : WT_NOMEM;
+    wt_status st =
+        s && sub ? store_put(t, STORE_DB_USERS, sub, strlen(sub), s, strlen(s), 0) : WT_NOMEM;
     free(s);
     return st;
 }
@@ -49,8 +49,8 @@ wt_status user_create(store_txn *t, const json_t *doc)
 {
     const char *sub = json_string_value(json_object_get(doc, "sub"));
     const char *name = json_string_value(json_object_get(doc, "username"));
-    wt_status st = store_put(t, STORE_DB_USERNAMES, name, strlen(name), sub, strlen(sub),
-                             STORE_NOOVERWRITE);
+    wt_status st =
+        store_put(t, STORE_DB_USERNAMES, name, strlen(name), sub, strlen(sub), STORE_NOOVERWRITE);
     return st == WT_OK ? put_doc(t, doc) : st;
 }
 

@@ -194,15 +194,15 @@ static json_t *claims(void)
     char jti[64];
     snprintf(jti, sizeof jti, "jti-%d-%ld", ++jti_counter, (long)now_s());
     return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "iss", CLIENT, "sub", CLIENT, "aud",
-                     TOKEN_EP, "exp", (json_int_t)(now_s() + 60), "iat", (json_int_t)now_s(),
-                     "jti", jti);
+                     TOKEN_EP, "exp", (json_int_t)(now_s() + 60), "iat", (json_int_t)now_s(), "jti",
+                     jti);
 }
 
 /* Signs claims (stolen) with key under alg, header {"alg", "typ":"JWT", "kid"?}. */
 static char *sign(EVP_PKEY *key, const char *alg, const char *kid, json_t *c)
 {
-    json_t *h = json_pack("{s:s, s:s}", "alg", strcmp(alg, "ES256-DER") == 0 ? "ES256" : alg,
-                          "typ", "JWT");
+    json_t *h =
+        json_pack("{s:s, s:s}", "alg", strcmp(alg, "ES256-DER") == 0 ? "ES256" : alg, "typ", "JWT");
     if (kid)
         json_object_set_new(h, "kid", json_string(kid));
     char *h64 = b64_json(h), *p64 = b64_json(c);
@@ -233,8 +233,8 @@ static assertion_result res;
 
 static wt_status verify_with(const char *jwt, const json_t *jwks)
 {
-    assertion_check chk = {.client_id = CLIENT, .jwks = jwks, .audiences = audiences,
-                           .now = now_s()};
+    assertion_check chk = {
+        .client_id = CLIENT, .jwks = jwks, .audiences = audiences, .now = now_s()};
     why[0] = '\0';
     return assertion_verify(jwt, strlen(jwt), &chk, &res, why, sizeof why);
 }
@@ -320,8 +320,7 @@ Test(assertion, eddsa_accepted)
 Test(assertion, several_keys_kid_selects_and_without_kid_every_matching_key_is_tried)
 {
     EVP_PKEY *a = gen_ec(), *b = gen_ec(), *r = gen_rsa(2048);
-    json_t *jwks = jwks_of(jwk_of(a, "a", NULL), jwk_of(r, "r", NULL), jwk_of(b, "b", NULL),
-                           NULL);
+    json_t *jwks = jwks_of(jwk_of(a, "a", NULL), jwk_of(r, "r", NULL), jwk_of(b, "b", NULL), NULL);
     accepted(sign(b, "ES256", "b", claims()), jwks);
     accepted(sign(b, "ES256", NULL, claims()), jwks);
     accepted(sign(r, "RS256", NULL, claims()), jwks);
@@ -542,14 +541,14 @@ Test(assertion, header_rules)
              jwks);
     accepted(sign_hdr(k, "ES256", json_pack("{s:s, s:s}", "alg", "ES256", "typ", "jwt"), claims()),
              jwks);
-    refused(sign_hdr(k, "ES256", json_pack("{s:s, s:s}", "alg", "ES256", "typ", "at+jwt"),
-                     claims()),
-            jwks, "typ");
-    refused(sign_hdr(k, "ES256", json_pack("{s:s, s:[s]}", "alg", "ES256", "crit", "exp"),
-                     claims()),
-            jwks, "crit");
-    refused(sign_hdr(k, "ES256", json_pack("{s:s, s:i}", "alg", "ES256", "kid", 4), claims()),
-            jwks, "kid");
+    refused(
+        sign_hdr(k, "ES256", json_pack("{s:s, s:s}", "alg", "ES256", "typ", "at+jwt"), claims()),
+        jwks, "typ");
+    refused(
+        sign_hdr(k, "ES256", json_pack("{s:s, s:[s]}", "alg", "ES256", "crit", "exp"), claims()),
+        jwks, "crit");
+    refused(sign_hdr(k, "ES256", json_pack("{s:s, s:i}", "alg", "ES256", "kid", 4), claims()), jwks,
+            "kid");
     refused(sign_hdr(k, "ES256", json_pack("{s:i}", "alg", 256), claims()), jwks, "no alg");
     json_decref(jwks);
     EVP_PKEY_free(k);
@@ -689,8 +688,8 @@ Test(assertion, small_rsa_key_refused)
 Test(assertion, jwks_check)
 {
     EVP_PKEY *ec = gen_ec(), *rsa = gen_rsa(2048), *ed = gen_ed25519();
-    json_t *ok = jwks_of(jwk_of(ec, "e", NULL), jwk_of(rsa, "r", "PS256"), jwk_of(ed, NULL, NULL),
-                         NULL);
+    json_t *ok =
+        jwks_of(jwk_of(ec, "e", NULL), jwk_of(rsa, "r", "PS256"), jwk_of(ed, NULL, NULL), NULL);
     cr_assert_eq(assertion_jwks_check(ok, why, sizeof why), WT_OK, "%s", why);
     json_decref(ok);
     struct {
@@ -704,9 +703,9 @@ Test(assertion, jwks_check)
         {jwks_of(jwk_of(ec, "same", NULL), jwk_of(rsa, "same", NULL), NULL), "same kid"},
         {jwks_of(jwk_of(ec, NULL, "RS256"), NULL), "does not fit"},
         {jwks_of(jwk_of(ec, NULL, "HS256"), NULL), "unsupported alg"},
-        {jwks_of(json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC", "crv", "P-384", "x", "AA", "y",
-                           "AA"),
-                 NULL),
+        {jwks_of(
+             json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC", "crv", "P-384", "x", "AA", "y", "AA"),
+             NULL),
          "P-256"},
         {jwks_of(json_pack("{s:s, s:s, s:s, s:s}", "kty", "EC", "crv", "P-256", "x", "AAAA", "y",
                            "AAAA"),
@@ -715,8 +714,7 @@ Test(assertion, jwks_check)
         {jwks_of(json_pack("{s:s, s:s}", "kty", "RSA", "n", "AQAB"), NULL), "n or e"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        cr_assert_eq(assertion_jwks_check(bad[i].jwks, why, sizeof why), WT_INVALID, "case %zu",
-                     i);
+        cr_assert_eq(assertion_jwks_check(bad[i].jwks, why, sizeof why), WT_INVALID, "case %zu", i);
         cr_assert_not_null(strstr(why, bad[i].needle), "case %zu: '%s' lacks '%s'", i, why,
                            bad[i].needle);
         json_decref(bad[i].jwks);
@@ -744,8 +742,7 @@ Test(assertion, peek_subject)
     EVP_PKEY *k = gen_ec();
     char *jwt = sign(k, "ES256", NULL, claims());
     char sub[64];
-    cr_assert_eq(assertion_peek_subject(jwt, strlen(jwt), sub, sizeof sub, why, sizeof why),
-                 WT_OK);
+    cr_assert_eq(assertion_peek_subject(jwt, strlen(jwt), sub, sizeof sub, why, sizeof why), WT_OK);
     cr_assert_str_eq(sub, CLIENT);
     cr_assert_eq(assertion_peek_subject(jwt, strlen(jwt), sub, 8, why, sizeof why), WT_DENIED);
     free(jwt);
@@ -891,19 +888,19 @@ static wt_status run_put_doc(store_txn *t, void *arg)
 static void register_clients(void)
 {
     client_key = gen_ec();
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o}", "client_id", CLIENT,
-                            "client_name", "pk", "token_endpoint_auth_method", "private_key_jwt",
-                            "scope", "", "grant_types", "client_credentials", "jwks",
-                            jwks_of(jwk_of(client_key, "k1", NULL), NULL));
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o}", "client_id", CLIENT, "client_name", "pk",
+                  "token_endpoint_auth_method", "private_key_jwt", "scope", "", "grant_types",
+                  "client_credentials", "jwks", jwks_of(jwk_of(client_key, "k1", NULL), NULL));
     cr_assert_eq(store_write_sync(st, run_put_doc, doc), WT_OK);
     json_decref(doc);
     uint8_t dg[32];
     char d64[B64URL_LEN(32) + 1];
     crypto_sha256(SECRET, strlen(SECRET), dg);
     b64url_encode(dg, 32, d64);
-    doc = json_pack("{s:s, s:s, s:s, s:s, s:[s], s:s}", "client_id", SECRET_CLIENT,
-                    "client_name", "sec", "token_endpoint_auth_method", "client_secret_basic",
-                    "scope", "", "grant_types", "client_credentials", "secret_sha256", d64);
+    doc = json_pack("{s:s, s:s, s:s, s:s, s:[s], s:s}", "client_id", SECRET_CLIENT, "client_name",
+                    "sec", "token_endpoint_auth_method", "client_secret_basic", "scope", "",
+                    "grant_types", "client_credentials", "secret_sha256", d64);
     cr_assert_eq(store_write_sync(st, run_put_doc, doc), WT_OK);
     json_decref(doc);
 }
@@ -935,8 +932,9 @@ static char body[12000];
 
 static const char *assertion_body(const char *jwt, const char *extra)
 {
-    snprintf(body, sizeof body, "grant_type=client_credentials&client_assertion_type=%s&"
-                                "client_assertion=%s%s",
+    snprintf(body, sizeof body,
+             "grant_type=client_credentials&client_assertion_type=%s&"
+             "client_assertion=%s%s",
              ASSERTION_TYPE_JWT_BEARER, jwt, extra ? extra : "");
     return body;
 }

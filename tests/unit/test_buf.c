@@ -127,8 +127,7 @@ Test(buf, urlenc)
     buf_init(&b, 1024);
     const char in[] = "a b+c/é~-._{\"}\n&=?#%";
     cr_assert_eq(buf_add_urlenc(&b, in, strlen(in)), WT_OK);
-    cr_assert_str_eq(buf_cstr(&b),
-                     "a%20b%2Bc%2F%C3%A9~-._%7B%22%7D%0A%26%3D%3F%23%25");
+    cr_assert_str_eq(buf_cstr(&b), "a%20b%2Bc%2F%C3%A9~-._%7B%22%7D%0A%26%3D%3F%23%25");
     buf_free(&b);
     const char nul[] = {'x', '\0', 'y'};
     cr_assert_eq(buf_add_urlenc(&b, nul, 3), WT_OK);

@@ -71,11 +71,11 @@ Test(cimd, addresses_refused)
         {"::ffff:169.254.169.254", "link-local"},
         {"::ffff:192.168.0.1", "private"},
         {"::ffff:0.0.0.0", "unspecified"},
-        {"::ffff:0:127.0.0.1", "loopback"},  /* IPv4-translated */
-        {"64:ff9b::7f00:1", "loopback"},     /* NAT64 of 127.0.0.1 */
-        {"64:ff9b::a00:1", "private"},       /* NAT64 of 10.0.0.1 */
-        {"2002:7f00:1::1", "loopback"},      /* 6to4 of 127.0.0.1 */
-        {"2002:c0a8:101::", "private"},      /* 6to4 of 192.168.1.1 */
+        {"::ffff:0:127.0.0.1", "loopback"}, /* IPv4-translated */
+        {"64:ff9b::7f00:1", "loopback"},    /* NAT64 of 127.0.0.1 */
+        {"64:ff9b::a00:1", "private"},      /* NAT64 of 10.0.0.1 */
+        {"2002:7f00:1::1", "loopback"},     /* 6to4 of 127.0.0.1 */
+        {"2002:c0a8:101::", "private"},     /* 6to4 of 192.168.1.1 */
         {"::127.0.0.1", "IPv4-compatible"},
         {"::10.0.0.1", "IPv4-compatible"},
         {"64:ff9b:1::1", "private"},
@@ -102,11 +102,11 @@ Test(cimd, addresses_refused)
 Test(cimd, public_addresses_allowed)
 {
     static const char *const ok[] = {
-        "1.1.1.1",         "8.8.8.8",         "9.255.255.255",  "11.0.0.1",
-        "100.63.255.255",  "100.128.0.1",     "126.255.255.255", "128.0.0.1",
-        "169.253.255.255", "169.255.0.1",     "172.15.255.255", "172.32.0.1",
-        "192.0.1.1",       "192.167.255.255", "192.169.0.1",    "198.17.255.255",
-        "198.20.0.1",      "223.255.255.255", "2606:4700::1111", "2a00:1450:4001::200e",
+        "1.1.1.1",         "8.8.8.8",          "9.255.255.255",   "11.0.0.1",
+        "100.63.255.255",  "100.128.0.1",      "126.255.255.255", "128.0.0.1",
+        "169.253.255.255", "169.255.0.1",      "172.15.255.255",  "172.32.0.1",
+        "192.0.1.1",       "192.167.255.255",  "192.169.0.1",     "198.17.255.255",
+        "198.20.0.1",      "223.255.255.255",  "2606:4700::1111", "2a00:1450:4001::200e",
         "::ffff:8.8.8.8",  "64:ff9b::808:808", "2002:808:808::1", "fbff::1",
         "fe7f::1",
     };
@@ -262,8 +262,8 @@ Test(cimd, ttl)
 
 static scope_catalogue cat;
 #define URL "https://app.example/client.json"
-#define EC_JWK                                                                                   \
-    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","   \
+#define EC_JWK                                                                                     \
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","     \
     "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}"
 
 static void load_cat(void)
@@ -312,7 +312,8 @@ static const char *str(const json_t *doc, const char *k)
 
 Test(cimd_doc, minimal_document)
 {
-    json_t *d = build_ok("{\"client_id\":\"" URL "\",\"redirect_uris\":[\"https://app.example/cb\"]}");
+    json_t *d =
+        build_ok("{\"client_id\":\"" URL "\",\"redirect_uris\":[\"https://app.example/cb\"]}");
     cr_assert_str_eq(str(d, "client_id"), URL);
     cr_assert_str_eq(str(d, "source"), "cimd");
     cr_assert_str_eq(str(d, "client_name"), "app.example", "the name defaults to the host");
@@ -370,7 +371,8 @@ Test(cimd_doc, refusals)
         {"not json", "not valid JSON"},
         {"", "not valid JSON"},
         {"[\"" URL "\"]", "not a JSON object"},
-        {"{\"client_id\":\"" URL "\",\"client_id\":\"" URL "\",\"redirect_uris\":[\"https://a.example/cb\"]}",
+        {"{\"client_id\":\"" URL "\",\"client_id\":\"" URL
+         "\",\"redirect_uris\":[\"https://a.example/cb\"]}",
          "not valid JSON"},
         {"{\"redirect_uris\":[\"https://a.example/cb\"]}", "no client_id"},
         {"{\"client_id\":5,\"redirect_uris\":[\"https://a.example/cb\"]}", "no client_id"},
@@ -468,24 +470,24 @@ Test(cimd_doc, size_cap)
     size_t n = CIMD_DOC_MAX + 1;
     char *body = malloc(n + 1);
     cr_assert_not_null(body);
-    int k = snprintf(body, n + 1, "{\"client_id\":\"" URL "\",\"redirect_uris\":"
-                                  "[\"https://a.example/cb\"],\"pad\":\"");
+    int k = snprintf(body, n + 1,
+                     "{\"client_id\":\"" URL "\",\"redirect_uris\":"
+                     "[\"https://a.example/cb\"],\"pad\":\"");
     memset(body + k, 'x', n - (size_t)k - 2);
     memcpy(body + n - 2, "\"}", 2);
     body[n] = '\0';
     json_t *doc = NULL;
     char why[256] = "";
-    cr_assert_eq(cimd_client_doc(URL, "app.example", body, n, &cat, 0, 60, &doc, why,
-                                 sizeof why),
+    cr_assert_eq(cimd_client_doc(URL, "app.example", body, n, &cat, 0, 60, &doc, why, sizeof why),
                  WT_TOOBIG);
     cr_assert(strstr(why, "larger than"), "%s", why);
     /* exactly at the cap is fine */
     body[n - 3] = '"';
     body[n - 2] = '}';
     body[n - 1] = '\0';
-    cr_assert_eq(cimd_client_doc(URL, "app.example", body, n - 1, &cat, 0, 60, &doc, why,
-                                 sizeof why),
-                 WT_OK, "%s", why);
+    cr_assert_eq(
+        cimd_client_doc(URL, "app.example", body, n - 1, &cat, 0, 60, &doc, why, sizeof why), WT_OK,
+        "%s", why);
     json_decref(doc);
     free(body);
 }
@@ -572,13 +574,13 @@ TestSuite(cimd_store, .init = store_up, .fini = store_down, .timeout = 60);
 static json_t *doc_for(const char *url, int64_t now)
 {
     char body[600];
-    snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"redirect_uris\":[\"https://a.example/cb\"]}",
-             url);
+    snprintf(body, sizeof body,
+             "{\"client_id\":\"%s\",\"redirect_uris\":[\"https://a.example/cb\"]}", url);
     json_t *d = NULL;
     char why[256] = "";
-    cr_assert_eq(cimd_client_doc(url, "a.example", body, strlen(body), &cat, now, 600, &d, why,
-                                 sizeof why),
-                 WT_OK, "%s", why);
+    cr_assert_eq(
+        cimd_client_doc(url, "a.example", body, strlen(body), &cat, now, 600, &d, why, sizeof why),
+        WT_OK, "%s", why);
     return d;
 }
 
@@ -649,8 +651,12 @@ static wt_status run_store_doc(store_txn *t, void *arg)
 Test(cimd_store, put_refuses_a_foreign_id)
 {
     const char *const r[] = {"https://a.example/cb"};
-    client_spec sp = {.name = "cli", .redirect_uris = r, .nredirect = 1, .is_public = true,
-                      .client_id = "https://a.example/x", .source = CLIENT_CLI};
+    client_spec sp = {.name = "cli",
+                      .redirect_uris = r,
+                      .nredirect = 1,
+                      .is_public = true,
+                      .client_id = "https://a.example/x",
+                      .source = CLIENT_CLI};
     json_t *cli = NULL;
     char secret[64], why[256];
     const char *fe;
@@ -679,8 +685,12 @@ struct mkgrant {
 static wt_status run_grant(store_txn *t, void *arg)
 {
     struct mkgrant *m = arg;
-    grant_rec g = {.created = 1, .auth_time = 1, .client_id = m->client, .user_id = "usr_x",
-                   .scope = "read:assets", .resource = ""};
+    grant_rec g = {.created = 1,
+                   .auth_time = 1,
+                   .client_id = m->client,
+                   .user_id = "usr_x",
+                   .scope = "read:assets",
+                   .resource = ""};
     uint8_t id[GRANT_ID_LEN];
     if (m->live)
         memset(g.refresh_sel, 0x42, sizeof g.refresh_sel);

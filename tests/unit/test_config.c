@@ -443,15 +443,13 @@ Test(config, unknown_keys_are_named)
         {"{\"rate_limit\": {\"reg\": 1}}", "unknown key \"rate_limit.reg\""},
         {"{\"registration\": {\"foo\": 1}}", "unknown key \"registration.foo\""},
         {"{\"cimd\": {\"foo\": 1}}", "unknown key \"cimd.foo\""},
-        {"{\"listen\": {\"address\": \"127.0.0.1:1\", \"foo\": 1}}",
-         "unknown key \"listen.foo\""},
+        {"{\"listen\": {\"address\": \"127.0.0.1:1\", \"foo\": 1}}", "unknown key \"listen.foo\""},
         {"{\"listen\": [\"127.0.0.1:1\", {\"address\": \"127.0.0.1:2\", \"foo\": 1}]}",
          "unknown key \"listen[1].foo\""},
         {"{\"listen\": [{\"address\": \"127.0.0.1:1\","
          " \"tls\": {\"cert\": \"c\", \"key\": \"k\", \"foo\": 1}}]}",
          "unknown key \"listen[0].tls.foo\""},
-        {"{\"resources\": [{\"path\": \"/mcp\", \"foo\": 1}]}",
-         "unknown key \"resources[0].foo\""},
+        {"{\"resources\": [{\"path\": \"/mcp\", \"foo\": 1}]}", "unknown key \"resources[0].foo\""},
         {"{\"bad\\nkey\": 1}", "unknown key \"bad?key\""},
     };
     expect_refusals(cases, sizeof cases / sizeof cases[0]);
@@ -753,9 +751,9 @@ Test(config, flags_override_the_file)
                            " \"listen\": [\"127.0.0.1:9000\", {\"address\": \"127.0.0.1:9443\","
                            " \"tls\": {\"cert\": \"c\", \"key\": \"k\"}}]}"),
                  WT_OK, "%s", err);
-    cr_assert_eq(config_apply_flags(&cfg, "flagdir", "127.0.0.1:0", "https://flag.example", err,
-                                    sizeof err),
-                 WT_OK, "%s", err);
+    cr_assert_eq(
+        config_apply_flags(&cfg, "flagdir", "127.0.0.1:0", "https://flag.example", err, sizeof err),
+        WT_OK, "%s", err);
     cr_assert_str_eq(cfg.data_dir, "flagdir", "--data-dir is relative to the working directory");
     cr_assert_eq(cfg.nlisten, 1);
     cr_assert_str_eq(cfg.listen[0].address, "127.0.0.1:0");
@@ -787,8 +785,7 @@ Test(config, bad_flags_are_named)
 
     cr_assert_eq(config_apply_flags(&cfg, NULL, NULL, "http://a.example", err, sizeof err),
                  WT_INVALID);
-    cr_assert(strstr(err, "--issuer: must be https:// unless it is a loopback address"), "%s",
-              err);
+    cr_assert(strstr(err, "--issuer: must be https:// unless it is a loopback address"), "%s", err);
 
     cr_assert_eq(config_apply_flags(&cfg, "", NULL, NULL, err, sizeof err), WT_INVALID);
     cr_assert(strncmp(err, "--data-dir: ", 12) == 0, "%s", err);
@@ -857,9 +854,9 @@ Test(config, wildcard_listen_needs_an_issuer)
         cr_expect_eq(config_finish_issuer(&cfg, 8400), WT_INVALID);
         cr_expect_null(cfg.issuer);
     }
-    cr_assert_eq(config_apply_flags(&cfg, NULL, "0.0.0.0:8400", "https://auth.example.com", err,
-                                    sizeof err),
-                 WT_OK, "%s", err);
+    cr_assert_eq(
+        config_apply_flags(&cfg, NULL, "0.0.0.0:8400", "https://auth.example.com", err, sizeof err),
+        WT_OK, "%s", err);
     cr_assert_eq(config_check(&cfg, err, sizeof err), WT_OK, "%s", err);
     cr_assert_eq(config_finish_issuer(&cfg, 8400), WT_OK);
     cr_assert_str_eq(cfg.issuer, "https://auth.example.com");

@@ -31,8 +31,8 @@ Test(form, basic)
 {
     form_t f;
     char why[128] = "";
-    cr_assert_eq(parse("grant_type=authorization_code&code=abc&x=two+words&y=%41%62%2b%2B", &f,
-                       why, sizeof why),
+    cr_assert_eq(parse("grant_type=authorization_code&code=abc&x=two+words&y=%41%62%2b%2B", &f, why,
+                       sizeof why),
                  WT_OK);
     cr_assert_eq(f.n, 4);
     cr_assert_str_eq(form_get(&f, "grant_type"), "authorization_code");
@@ -124,8 +124,8 @@ Test(form, duplicates_are_kept_and_reported)
 
 Test(form, bad_percent_escapes)
 {
-    const char *bad[] = {"a=%zz", "a=%4", "a=%", "a=1&b=%4g", "a=%%41", "%zz=1", "a%=1",
-                         "a=%G1", "a=x%"};
+    const char *bad[] = {"a=%zz", "a=%4", "a=%",   "a=1&b=%4g", "a=%%41",
+                         "%zz=1", "a%=1", "a=%G1", "a=x%"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         form_t f;
         char why[128] = "";
@@ -149,8 +149,7 @@ Test(form, nul_is_refused_everywhere)
     const char raw[] = "a=x\0y";
     expect_fail(form_parse(raw, sizeof raw - 1, &f, why, sizeof why), WT_INVALID, &f, why);
     const char rawname[] = "a\0=1";
-    expect_fail(form_parse(rawname, sizeof rawname - 1, &f, why, sizeof why), WT_INVALID, &f,
-                why);
+    expect_fail(form_parse(rawname, sizeof rawname - 1, &f, why, sizeof why), WT_INVALID, &f, why);
 }
 
 Test(form, control_characters)
@@ -165,8 +164,7 @@ Test(form, control_characters)
     expect_fail(parse("state=%01", &f, why, sizeof why), WT_INVALID, &f, why);
     expect_fail(parse("state=%1B[31m", &f, why, sizeof why), WT_INVALID, &f, why);
     expect_fail(parse("state=%1f", &f, why, sizeof why), WT_INVALID, &f, why);
-    cr_assert_eq(parse("state=%7B%0A%09%22a%22%3A1%0D%0A%7D%7F%C3%A9", &f, why, sizeof why),
-                 WT_OK);
+    cr_assert_eq(parse("state=%7B%0A%09%22a%22%3A1%0D%0A%7D%7F%C3%A9", &f, why, sizeof why), WT_OK);
     cr_assert_str_eq(form_get(&f, "state"), "{\n\t\"a\":1\r\n}\x7f\xc3\xa9");
     form_free(&f);
 }
@@ -299,16 +297,15 @@ Test(form_json, duplicate_keys_refused)
 {
     form_t f;
     char why[128] = "";
-    expect_fail(pjson("{\"code\":\"a\",\"code\":\"b\"}", &f, why, sizeof why), WT_INVALID, &f,
-                why);
+    expect_fail(pjson("{\"code\":\"a\",\"code\":\"b\"}", &f, why, sizeof why), WT_INVALID, &f, why);
 }
 
 Test(form_json, nested_values_refused)
 {
     form_t f;
     char why[128] = "";
-    expect_fail(pjson("{\"a\":\"1\",\"resource\":{\"x\":1}}", &f, why, sizeof why), WT_INVALID,
-                &f, why);
+    expect_fail(pjson("{\"a\":\"1\",\"resource\":{\"x\":1}}", &f, why, sizeof why), WT_INVALID, &f,
+                why);
     cr_assert_str_eq(why, "parameter resource must be a string");
     expect_fail(pjson("{\"scope\":[\"a\",\"b\"]}", &f, why, sizeof why), WT_INVALID, &f, why);
     cr_assert_str_eq(why, "parameter scope must be a string");
@@ -316,8 +313,8 @@ Test(form_json, nested_values_refused)
 
 Test(form_json, non_objects_refused)
 {
-    const char *bad[] = {"[]", "\"x\"", "1", "null", "", "{", "{\"a\":1}x", "{\"a\":1} {}",
-                         "{'a':1}", "a=1&b=2"};
+    const char *bad[] = {"[]",         "\"x\"",        "1",       "null",   "", "{",
+                         "{\"a\":1}x", "{\"a\":1} {}", "{'a':1}", "a=1&b=2"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         form_t f;
         char why[128] = "";

@@ -24,9 +24,8 @@ Test(challenge, no_error)
                       .resource_metadata =
                           "http://127.0.0.1:8400/.well-known/oauth-protected-resource/mcp",
                       .scope = "read:assets"};
-    cr_assert_str_eq(fmt(&c),
-                     "Bearer realm=\"Wattle\", resource_metadata=\"http://127.0.0.1:8400/"
-                     ".well-known/oauth-protected-resource/mcp\", scope=\"read:assets\"");
+    cr_assert_str_eq(fmt(&c), "Bearer realm=\"Wattle\", resource_metadata=\"http://127.0.0.1:8400/"
+                              ".well-known/oauth-protected-resource/mcp\", scope=\"read:assets\"");
 }
 
 Test(challenge, scope_omitted_when_empty_or_null)

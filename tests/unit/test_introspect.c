@@ -84,19 +84,27 @@ static wt_status run_fixture(store_txn *t, void *arg)
     if (s == WT_OK)
         s = user_create(t, u);
     if (s == WT_OK)
-        snprintf(fx.user_id, sizeof fx.user_id, "%s",
-                 json_string_value(json_object_get(u, "sub")));
+        snprintf(fx.user_id, sizeof fx.user_id, "%s", json_string_value(json_object_get(u, "sub")));
     json_decref(u);
     if (s != WT_OK)
         return s;
     /* A user's grant with one access and one (live) refresh token. */
-    grant_rec g = {.created = NOW - 10, .auth_time = NOW - 10, .client_id = APP,
-                   .user_id = fx.user_id, .scope = "read:assets write:assets", .resource = AUD};
+    grant_rec g = {.created = NOW - 10,
+                   .auth_time = NOW - 10,
+                   .client_id = APP,
+                   .user_id = fx.user_id,
+                   .scope = "read:assets write:assets",
+                   .resource = AUD};
     memcpy(g.refresh_sel, fx.rt_t.selector, 16);
     if ((s = grant_create(t, &g, fx.grant)) != WT_OK)
         return s;
-    access_rec a = {.iat = NOW - 10, .exp = NOW + 3590, .client_id = APP, .user_id = fx.user_id,
-                    .username = "alice", .scope = "read:assets", .resource = AUD};
+    access_rec a = {.iat = NOW - 10,
+                    .exp = NOW + 3590,
+                    .client_id = APP,
+                    .user_id = fx.user_id,
+                    .username = "alice",
+                    .scope = "read:assets",
+                    .resource = AUD};
     memcpy(a.grant, fx.grant, GRANT_ID_LEN);
     token_digest(&fx.at_t, a.digest);
     buf_t b;
@@ -326,8 +334,9 @@ Test(introspect, jwt_claims)
 
 Test(introspect, json_strings_are_escaped)
 {
-    const char *in[] = {"plain", "", "a\"b", "back\\slash", "tab\tnl\n\x01", "caf\xc3\xa9 \xe2\x9c\x93",
-                        "</script>"};
+    const char *in[] = {
+        "plain",    "", "a\"b", "back\\slash", "tab\tnl\n\x01", "caf\xc3\xa9 \xe2\x9c\x93",
+        "</script>"};
     for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
         buf_t b;
         buf_init(&b, 256);

@@ -179,8 +179,9 @@ static const json_t *jwk_by_kid(const json_t *jwks, const char *kid)
 {
     size_t i;
     json_t *k;
-    json_array_foreach(json_object_get(jwks, "keys"), i, k) if (strcmp(
-        json_string_value(json_object_get(k, "kid")), kid) == 0) return k;
+    json_array_foreach(json_object_get(jwks, "keys"), i,
+                       k) if (strcmp(json_string_value(json_object_get(k, "kid")), kid) ==
+                              0) return k;
     return NULL;
 }
 
@@ -290,9 +291,9 @@ Test(keys, rotation_keeps_the_old_key_published_until_it_retires)
     cr_assert_str_eq(keyring_kid(k1), fresh, "the new key signs");
     json_t *j = jwks_of(k1);
     cr_assert_eq(json_array_size(json_object_get(j, "keys")), 2);
-    cr_assert_str_eq(json_string_value(json_object_get(
-                         json_array_get(json_object_get(j, "keys"), 0), "kid")),
-                     fresh, "the active key is listed first");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(json_object_get(j, "keys"), 0), "kid")),
+        fresh, "the active key is listed first");
     cr_assert_not_null(jwk_by_kid(j, old), "the old key stays published");
     char *jws = keyring_sign_jws(k1, "x+jwt", "{}", 2), *p = NULL;
     json_decref(verify_jws(jws, jwk_by_kid(j, fresh), &p));

@@ -44,7 +44,7 @@ Test(oauth, out_of_range_is_server_error)
     cr_assert_eq(oauth_error_status(OE_NONE), 500);
     cr_assert_str_eq(oauth_error_code(OE_COUNT), "server_error");
     cr_assert_eq(oauth_error_status((enum oauth_error)1000), 500);
-    cr_assert_str_eq(oauth_error_code((enum oauth_error)-1), "server_error");
+    cr_assert_str_eq(oauth_error_code((enum oauth_error) - 1), "server_error");
 }
 
 Test(oauth, every_code_is_a_valid_description_token)
@@ -64,8 +64,12 @@ Test(oauth, desc_clean)
     cr_assert_str_eq(out, "plain text: ok! (1/2) [x] {y} ~");
     oauth_desc_clean("say \"hi\" C:\\path", out, sizeof out);
     cr_assert_str_eq(out, "say 'hi' C:'path");
-    oauth_desc_clean("a\tb\nc\rd\x01" "e\x7f" "f\xc3\xa9g", out, sizeof out);
-    cr_assert_str_eq(out, "a b c def" "g");
+    oauth_desc_clean("a\tb\nc\rd\x01"
+                     "e\x7f"
+                     "f\xc3\xa9g",
+                     out, sizeof out);
+    cr_assert_str_eq(out, "a b c def"
+                          "g");
     cr_assert(oauth_desc_valid(out));
     oauth_desc_clean(NULL, out, sizeof out);
     cr_assert_str_eq(out, "");

@@ -66,9 +66,9 @@ Test(pkce, verifier_syntax)
 Test(pkce, challenge_syntax)
 {
     cr_assert_not(cv(""));
-    cr_assert_not(cv("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"));    /* 42 */
-    cr_assert_not(cv("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cMA"));  /* 44 */
-    cr_assert_not(cv("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM"));   /* base64, not url */
+    cr_assert_not(cv("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"));   /* 42 */
+    cr_assert_not(cv("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cMA")); /* 44 */
+    cr_assert_not(cv("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM"));  /* base64, not url */
     cr_assert_not(cv("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw/cM"));
     cr_assert_not(cv("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw.cM"));
     /* non-canonical: the last char's low two bits must be zero ('M' = 12 ok, 'N' = 13 not) */

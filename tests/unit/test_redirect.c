@@ -164,24 +164,22 @@ Test(redirect_match, exact)
     cr_assert_not(redirect_uri_match("https://app.example.com/cb", "https://app.example.com/CB"));
     cr_assert_not(redirect_uri_match("https://app.example.com/cb", "https://APP.example.com/cb"));
     cr_assert_not(redirect_uri_match("https://app.example.com/cb", "HTTPS://app.example.com/cb"));
-    cr_assert_not(redirect_uri_match("https://app.example.com/cb",
-                                     "https://app.example.com/cb?x=1"));
-    cr_assert_not(redirect_uri_match("https://app.example.com/cb",
-                                     "https://app.example.com/cb#x"));
-    cr_assert_not(redirect_uri_match("https://app.example.com/cb",
-                                     "https://app.example.com:443/cb"));
-    cr_assert_not(redirect_uri_match("https://app.example.com/cb",
-                                     "https://app.example.com/%63b"));
-    cr_assert_not(redirect_uri_match("https://app.example.com/cb",
-                                     "https://app.example.com.evil.com/cb"));
+    cr_assert_not(
+        redirect_uri_match("https://app.example.com/cb", "https://app.example.com/cb?x=1"));
+    cr_assert_not(redirect_uri_match("https://app.example.com/cb", "https://app.example.com/cb#x"));
+    cr_assert_not(
+        redirect_uri_match("https://app.example.com/cb", "https://app.example.com:443/cb"));
+    cr_assert_not(redirect_uri_match("https://app.example.com/cb", "https://app.example.com/%63b"));
+    cr_assert_not(
+        redirect_uri_match("https://app.example.com/cb", "https://app.example.com.evil.com/cb"));
     cr_assert_not(redirect_uri_match(NULL, "https://a/"));
     cr_assert_not(redirect_uri_match("https://a/", NULL));
 }
 
 Test(redirect_match, non_loopback_port_must_match)
 {
-    cr_assert_not(redirect_uri_match("https://app.example.com:8443/cb",
-                                     "https://app.example.com:8444/cb"));
+    cr_assert_not(
+        redirect_uri_match("https://app.example.com:8443/cb", "https://app.example.com:8444/cb"));
     cr_assert_not(redirect_uri_match("https://localhost/cb", "https://localhost:8443/cb"));
     cr_assert_not(redirect_uri_match("cursor://localhost/cb", "cursor://localhost:1/cb"));
 }
@@ -189,8 +187,8 @@ Test(redirect_match, non_loopback_port_must_match)
 Test(redirect_match, loopback_any_port)
 {
     cr_assert(redirect_uri_match("http://127.0.0.1/callback", "http://127.0.0.1:51234/callback"));
-    cr_assert(redirect_uri_match("http://127.0.0.1:8080/callback",
-                                 "http://127.0.0.1:9090/callback"));
+    cr_assert(
+        redirect_uri_match("http://127.0.0.1:8080/callback", "http://127.0.0.1:9090/callback"));
     cr_assert(redirect_uri_match("http://127.0.0.1:8080/callback", "http://127.0.0.1/callback"));
     cr_assert(redirect_uri_match("http://[::1]/cb", "http://[::1]:6000/cb"));
     cr_assert(redirect_uri_match("http://[::1]:1/cb", "http://[::1]:65535/cb"));
@@ -204,10 +202,10 @@ Test(redirect_match, loopback_rest_must_match)
 {
     /* different path, trailing slash, case, query, host or scheme */
     cr_assert_not(redirect_uri_match("http://127.0.0.1/callback", "http://127.0.0.1:5000/other"));
-    cr_assert_not(redirect_uri_match("http://127.0.0.1/callback",
-                                     "http://127.0.0.1:5000/callback/"));
-    cr_assert_not(redirect_uri_match("http://127.0.0.1/callback",
-                                     "http://127.0.0.1:5000/Callback"));
+    cr_assert_not(
+        redirect_uri_match("http://127.0.0.1/callback", "http://127.0.0.1:5000/callback/"));
+    cr_assert_not(
+        redirect_uri_match("http://127.0.0.1/callback", "http://127.0.0.1:5000/Callback"));
     cr_assert_not(redirect_uri_match("http://localhost/cb?a=1", "http://localhost:1/cb?a=2"));
     cr_assert_not(redirect_uri_match("http://localhost/cb?a=1", "http://localhost:1/cb"));
     cr_assert_not(redirect_uri_match("http://localhost/cb", "http://localhost:1/cb?"));
@@ -228,8 +226,7 @@ Test(redirect_match, loopback_rest_must_match)
 
 Test(redirect_match, port_flexibility_only_for_loopback_registrations)
 {
-    cr_assert_not(redirect_uri_match("https://app.example.com/cb",
-                                     "https://app.example.com:1/cb"));
+    cr_assert_not(redirect_uri_match("https://app.example.com/cb", "https://app.example.com:1/cb"));
     cr_assert_not(redirect_uri_match("http://app.example.com/cb", "http://app.example.com:1/cb"));
 }
 
@@ -265,8 +262,8 @@ static void with_params_is(const char *uri, const char *const *kv, size_t n, con
 
 Test(redirect, with_params)
 {
-    const char *kv[] = {"code", "oac_abc", "state", "{\"a\": 1}&x=y", "error", NULL,
-                        "iss", "https://as.example.com"};
+    const char *kv[] = {"code",  "oac_abc", "state", "{\"a\": 1}&x=y",
+                        "error", NULL,      "iss",   "https://as.example.com"};
     with_params_is("https://app.example.com/cb", kv, 4,
                    "https://app.example.com/cb?code=oac_abc&state=%7B%22a%22%3A%201%7D%26x%3Dy"
                    "&iss=https%3A%2F%2Fas.example.com");

@@ -70,8 +70,8 @@ static const char *str(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-#define ALL_SCOPES                                                                           \
-    "read:assets write:assets read:albums write:albums read:people write:people "            \
+#define ALL_SCOPES                                                                                 \
+    "read:assets write:assets read:albums write:albums read:people write:people "                  \
     "read:libraries write:libraries"
 
 TestSuite(register_metadata, .init = load_cat, .fini = unload_cat);
@@ -204,14 +204,12 @@ Test(register_metadata, redirect_uri_errors)
 {
     build_refused("{\"redirect_uris\":[\"javascript:alert(1)\"]}", OE_INVALID_REDIRECT_URI,
                   "scheme");
-    build_refused("{\"redirect_uris\":[\"data:text/html,hi\"]}", OE_INVALID_REDIRECT_URI,
-                  "scheme");
+    build_refused("{\"redirect_uris\":[\"data:text/html,hi\"]}", OE_INVALID_REDIRECT_URI, "scheme");
     build_refused("{\"redirect_uris\":[\"http://evil.example/cb\"]}", OE_INVALID_REDIRECT_URI,
                   NULL);
-    build_refused("{\"redirect_uris\":[\"https://a.example/cb#frag\"]}",
-                  OE_INVALID_REDIRECT_URI, NULL);
-    build_refused("{\"redirect_uris\":\"https://a.example/cb\"}", OE_INVALID_REDIRECT_URI,
-                  "array");
+    build_refused("{\"redirect_uris\":[\"https://a.example/cb#frag\"]}", OE_INVALID_REDIRECT_URI,
+                  NULL);
+    build_refused("{\"redirect_uris\":\"https://a.example/cb\"}", OE_INVALID_REDIRECT_URI, "array");
     build_refused("{\"redirect_uris\":[42]}", OE_INVALID_REDIRECT_URI, "string");
     build_refused("{\"redirect_uris\":[\"https://a.example/cb\",\"https://a.example/cb\"]}",
                   OE_INVALID_REDIRECT_URI, "repeats");
@@ -477,8 +475,8 @@ Test(register_metadata, update_checks_client_id_and_secret)
              str(cur, "client_id"));
     update(cur, body, s2, &e, WT_INVALID);
     cr_assert(strstr(e.why, "client_secret"));
-    snprintf(body, sizeof body,
-             "{\"client_id\":\"%s\",\"redirect_uris\":[\"javascript:x\"]}", str(cur, "client_id"));
+    snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"redirect_uris\":[\"javascript:x\"]}",
+             str(cur, "client_id"));
     update(cur, body, s2, &e, WT_INVALID);
     cr_assert_eq(e.err, OE_INVALID_REDIRECT_URI);
     json_decref(cur);
@@ -597,8 +595,10 @@ Test(register_store, purge_removes_only_old_unused_dcr_clients)
     cr_assert_eq(store_write_sync(st, run_mark, old_used), WT_OK); /* idempotent */
     cr_assert_eq(store_write_sync(st, run_mark, "ocl_nosuchclientxxxxxxxxx"), WT_OK);
     /* a CLI client is never purged, however old */
-    client_spec cli = {.name = "cli", .redirect_uris = (const char *const[]){"https://c.example"},
-                       .nredirect = 1, .source = CLIENT_CLI};
+    client_spec cli = {.name = "cli",
+                       .redirect_uris = (const char *const[]){"https://c.example"},
+                       .nredirect = 1,
+                       .source = CLIENT_CLI};
     json_t *cdoc;
     char secret[TOKEN_STR_LEN + 1], why[200];
     const char *fe;

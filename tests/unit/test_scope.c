@@ -44,8 +44,8 @@ TestSuite(scope_gumnut, .init = load_gumnut, .fini = unload);
 
 Test(scope_gumnut, catalogue_loads)
 {
-    static const char *const names[] = {"read:assets",  "write:assets",   "read:albums",
-                                        "write:albums", "read:people",    "write:people",
+    static const char *const names[] = {"read:assets",    "write:assets",   "read:albums",
+                                        "write:albums",   "read:people",    "write:people",
                                         "read:libraries", "write:libraries"};
     cr_assert_eq(cat.n, 8);
     for (size_t i = 0; i < 8; i++)
@@ -66,8 +66,8 @@ static void resolve_ok(const char *req, const char *allowed, const char *want)
 {
     char *g = NULL;
     char why[128] = "";
-    cr_assert_eq(scope_resolve(&cat, req, allowed, &g, why, sizeof why), WT_OK,
-                 "request [%s]: %s", req ? req : "(null)", why);
+    cr_assert_eq(scope_resolve(&cat, req, allowed, &g, why, sizeof why), WT_OK, "request [%s]: %s",
+                 req ? req : "(null)", why);
     cr_assert_str_eq(g, want, "request [%s]", req ? req : "(null)");
     free(g);
 }
@@ -135,7 +135,9 @@ Test(scope_gumnut, malformed_requests)
     resolve_fail("read:\"assets\"", NULL, "scope is malformed");
     resolve_fail("read:\\assets", NULL, "scope is malformed");
     resolve_fail("read:assets\n", NULL, "scope is malformed");
-    resolve_fail("r\xc3\xa9" "ad", NULL, "scope is malformed");
+    resolve_fail("r\xc3\xa9"
+                 "ad",
+                 NULL, "scope is malformed");
     /* 65 tokens */
     char s[65 * 12 + 1];
     size_t o = 0;
@@ -204,8 +206,7 @@ static void narrow_ok(const char *granted, const char *req, const char *want)
 
 Test(scope, narrow)
 {
-    narrow_ok("read:assets write:assets read:albums", NULL,
-              "read:assets write:assets read:albums");
+    narrow_ok("read:assets write:assets read:albums", NULL, "read:assets write:assets read:albums");
     narrow_ok("read:assets write:assets", "", "read:assets write:assets");
     narrow_ok("read:assets write:assets", "offline_access", "read:assets write:assets");
     narrow_ok("read:assets write:assets read:albums", "read:albums read:assets",

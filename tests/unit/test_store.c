@@ -150,7 +150,10 @@ struct counter {
     int done, ok, other;
 };
 
-#define COUNTER_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0}
+#define COUNTER_INIT                                                                               \
+    {                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0                               \
+    }
 
 static void count(struct counter *c, wt_status st)
 {
@@ -258,8 +261,8 @@ Test(store, schema_record_written)
     cr_assert_eq(store_get(t, STORE_DB_META, "schema", 6, &v), WT_OK);
     cr_assert_eq(v.len, 4);
     const unsigned char *b = v.data;
-    uint32_t ver = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-                   (uint32_t)b[3] << 24;
+    uint32_t ver =
+        (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
     cr_assert_eq(ver, STORE_SCHEMA_VERSION);
     store_reader_free(r);
     store_close(s);
@@ -493,13 +496,13 @@ Test(store, append_out_of_order_still_stored)
 static wt_status run_fill_index(store_txn *t, void *arg)
 {
     static const char *const pairs[][2] = {
-        {"u:alice", "g3"}, {"u:alice", "g1"}, {"u:alice", "g2"}, {"u:bob", "g4"},
-        {"c:app", "g1"},   {"u:alice", "g1"}, /* an existing pair: no-op */
+        {"u:alice", "g3"},  {"u:alice", "g1"}, {"u:alice", "g2"},
+        {"u:bob", "g4"},    {"c:app", "g1"},   {"u:alice", "g1"}, /* an existing pair: no-op */
         {"u:alice2", "g9"},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
-        wt_status st = store_put(t, STORE_DB_INDEX, pairs[i][0], strlen(pairs[i][0]),
-                                 pairs[i][1], strlen(pairs[i][1]), 0);
+        wt_status st = store_put(t, STORE_DB_INDEX, pairs[i][0], strlen(pairs[i][0]), pairs[i][1],
+                                 strlen(pairs[i][1]), 0);
         if (st != WT_OK)
             return st;
     }
