@@ -85,7 +85,7 @@ static wt_status authenticate_assertion(store_txn *t, const form_t *f, const cha
     if (body_id && strcmp(body_id, id) != 0)
         return refuse(o, OE_INVALID_CLIENT, 401,
                       "client_id in the body differs from the client assertion's sub");
-    wt_status st = client_load(t, id, &o->client);
+    wt_status st = client_load_shared(t, id, &o->client);
     if (st == WT_NOTFOUND)
         return refuse(o, OE_INVALID_CLIENT, 401,
                       "unknown client: it may have been removed; register again");
@@ -186,7 +186,7 @@ wt_status client_authenticate_at(store_txn *t, const char *authz, const form_t *
         if (body_secret)
             memcpy(secret, body_secret, strlen(body_secret) + 1);
     }
-    wt_status st = client_load(t, id, &o->client);
+    wt_status st = client_load_shared(t, id, &o->client);
     if (st == WT_NOTFOUND)
         return refuse(o, OE_INVALID_CLIENT, 401,
                       "unknown client: it may have been removed; register again");

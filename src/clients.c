@@ -213,19 +213,9 @@ static enum client_source source_of(const json_t *doc)
                                          : CLIENT_CLI;
 }
 
-wt_status client_load(store_txn *t, const char *id, client_t *out)
+/* Fills out's fields from out->doc (owned). */
+static wt_status client_fields(client_t *out)
 {
-    store_val v;
-    memset(out, 0, sizeof *out);
-    size_t idlen = strlen(id);
-    if (idlen == 0 || idlen > 400)
-        return WT_NOTFOUND;
-    wt_status st = store_get(t, STORE_DB_CLIENTS, id, idlen, &v);
-    if (st != WT_OK)
-        return st;
-    out->doc = json_loadb(v.data, v.len, 0, NULL);
-    if (!out->doc)
-        return WT_ESTORE;
     out->id = json_string_value(json_object_get(out->doc, "client_id"));
     out->name = json_string_value(json_object_get(out->doc, "client_name"));
     out->auth_method = json_string_value(json_object_get(out->doc, "token_endpoint_auth_method"));
@@ -238,6 +228,86 @@ wt_status client_load(store_txn *t, const char *id, client_t *out)
     if (!out->name)
         out->name = out->id;
     return WT_OK;
+}
+
+wt_status client_load(store_txn *t, const char *id, client_t *out)
+{
+    store_val v;
+    memset(out, 0, sizeof *out);
+    size_t idlen = strlen(id);
+    if (idlen == 0 || idlen > 400)
+        return WT_NOTFOUND;
+    wt_status st = store_get(t, STORE_DB_CLIENTS, id, idlen, &v);
+    if (st != WT_OK)
+        return st;
+    out->doc = json_loadb(v.data, v.len, 0, NULL);
+    return out->doc ? client_fields(out) : WT_ESTORE;
+}
+
+/* The per-thread cache of parsed client documents (client_load_shared). Each entry keeps the
+ * exact stored bytes it was parsed from; a lookup compares them with the current record, so a
+ * change made by the CLI or another thread is seen at once (SPEC §1: nothing is cached without
+ * checking that it is current). Thread-local on purpose: the event-loop threads are the only
+ * users, and they never share it. */
+#define CLIENT_CACHE_SLOTS 64
+struct cached_client {
+    char *raw; /* the stored bytes (its key is the client_id inside) */
+    size_t len;
+    json_t *doc;
+};
+static _Thread_local struct cached_client *client_cache;
+
+void client_cache_enable(void)
+{
+    if (!client_cache)
+        client_cache = calloc(CLIENT_CACHE_SLOTS, sizeof *client_cache);
+}
+
+void client_cache_flush(void)
+{
+    for (size_t i = 0; client_cache && i < CLIENT_CACHE_SLOTS; i++) {
+        free(client_cache[i].raw);
+        json_decref(client_cache[i].doc);
+    }
+    free(client_cache);
+    client_cache = NULL;
+}
+
+static size_t slot_of(const char *id, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)id[i]) * 1099511628211ull;
+    return (size_t)(h % CLIENT_CACHE_SLOTS);
+}
+
+wt_status client_load_shared(store_txn *t, const char *id, client_t *out)
+{
+    if (!client_cache)
+        return client_load(t, id, out);
+    store_val v;
+    memset(out, 0, sizeof *out);
+    size_t idlen = strlen(id);
+    if (idlen == 0 || idlen > 400)
+        return WT_NOTFOUND;
+    wt_status st = store_get(t, STORE_DB_CLIENTS, id, idlen, &v);
+    if (st != WT_OK)
+        return st;
+    struct cached_client *c = &client_cache[slot_of(id, idlen)];
+    if (!c->doc || c->len != v.len || memcmp(c->raw, v.data, v.len) != 0) {
+        json_t *doc = json_loadb(v.data, v.len, 0, NULL);
+        char *raw = doc ? malloc(v.len ? v.len : 1) : NULL;
+        if (!raw) {
+            json_decref(doc);
+            return WT_ESTORE;
+        }
+        memcpy(raw, v.data, v.len);
+        free(c->raw);
+        json_decref(c->doc);
+        *c = (struct cached_client){raw, v.len, doc};
+    }
+    out->doc = json_incref(c->doc);
+    return client_fields(out);
 }
 
 void client_free(client_t *c)

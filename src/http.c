@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "cimd.h"
+#include "clients.h"
 #include "gc.h"
 #include "metadata.h"
 #include "ratelimit.h"
@@ -715,6 +716,7 @@ static void *thread_main(void *arg)
     h2o_multithread_register_receiver(t->ctx.queue, &t->done_rx, on_job_done);
     h2o_multithread_register_receiver(t->ctx.queue, &t->stop_rx, on_stop);
     t->reader = store_reader_new(t->a->st);
+    client_cache_enable();
     /* One accept context per listen entry (TLS differs); listeners[i]->data points at it. */
     h2o_accept_ctx_t *actx = calloc(t->nlisteners, sizeof *actx);
     for (size_t i = 0; i < t->nlisteners; i++) {
@@ -779,6 +781,7 @@ static void *thread_main(void *arg)
         log_warn("thread %d: connections still open at shutdown; not waiting longer", t->idx);
     }
     store_reader_free(t->reader);
+    client_cache_flush();
     free(actx);
     return NULL;
 }

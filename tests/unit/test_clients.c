@@ -1,0 +1,105 @@
+/* Unit tests for clients.c: the per-thread cache of parsed client documents must never serve a
+ * stale document (SPEC §1: a CLI change applies from the next request). */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clients.h"
+#include "store.h"
+
+static char tmpdir[64];
+static store *st;
+
+static void setup(void)
+{
+    char err[256];
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/wattle-clients-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    cr_assert_eq(store_open(&st, tmpdir, false, err, sizeof err), WT_OK, "%s", err);
+}
+
+static void teardown(void)
+{
+    client_cache_flush();
+    store_close(st);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(clients, .init = setup, .fini = teardown);
+
+static wt_status put_doc(store_txn *t, void *arg)
+{
+    return client_store(t, arg, false);
+}
+
+static void store_client(const char *name)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "client_id", "ocl_test", "client_name",
+                            name, "token_endpoint_auth_method", "none", "scope", "read:assets",
+                            "grant_types", "authorization_code");
+    cr_assert_eq(store_write_sync(st, put_doc, doc), WT_OK);
+    json_decref(doc);
+}
+
+static wt_status client_remove_run(store_txn *t, void *arg)
+{
+    (void)arg;
+    return client_remove(t, "ocl_test");
+}
+
+static char *load_name(bool shared)
+{
+    store_reader *r = store_reader_new(st);
+    store_txn *t;
+    client_t c;
+    cr_assert_eq(store_reader_begin(r, &t), WT_OK);
+    cr_assert_eq(shared ? client_load_shared(t, "ocl_test", &c) : client_load(t, "ocl_test", &c),
+                 WT_OK);
+    char *name = strdup(c.name);
+    client_free(&c);
+    store_reader_end(r);
+    store_reader_free(r);
+    return name;
+}
+
+Test(clients, cached_document_follows_the_store)
+{
+    client_cache_enable();
+    store_client("first");
+    char *a = load_name(true), *b = load_name(true);
+    cr_assert_str_eq(a, "first");
+    cr_assert_str_eq(b, "first");
+    store_client("second"); /* as the CLI would, between two requests */
+    char *c = load_name(true);
+    cr_assert_str_eq(c, "second", "the cache served a stale client document");
+    free(a);
+    free(b);
+    free(c);
+}
+
+Test(clients, removed_client_is_not_served_from_the_cache)
+{
+    client_cache_enable();
+    store_client("gone soon");
+    char *a = load_name(true);
+    free(a);
+    cr_assert_eq(store_write_sync(st, client_remove_run, NULL), WT_OK);
+    store_reader *r = store_reader_new(st);
+    store_txn *t;
+    client_t c;
+    cr_assert_eq(store_reader_begin(r, &t), WT_OK);
+    cr_assert_eq(client_load_shared(t, "ocl_test", &c), WT_NOTFOUND);
+    store_reader_end(r);
+    store_reader_free(r);
+}
+
+Test(clients, without_the_cache_it_is_a_plain_load)
+{
+    store_client("plain");
+    char *a = load_name(true);
+    cr_assert_str_eq(a, "plain");
+    free(a);
+}
