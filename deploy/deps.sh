@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libjansson-dev liblmdb-dev
       lmdb-utils libjwt-dev libcurl4-openssl-dev curl)
-[ "${1:-}" = "--test" ] && pkgs+=(libcriterion-dev python3 nodejs npm nginx-light openssl wrk
+[ "${1:-}" = "--test" ] && pkgs+=(libcriterion-dev python3 nodejs npm nginx-light openssl wrk chromium
                                    python3-requests-oauthlib)
 missing=()
 for p in "${pkgs[@]}"; do

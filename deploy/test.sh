@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/deploy/deps.sh" --test
 jobs=$(nproc)
 # The npm packages the interoperability tests drive (pinned by their package-lock.json).
-for d in tests/e2e/js tests/e2e/interop; do
+for d in tests/e2e/js tests/e2e/interop tests/e2e/mcp tests/e2e/browser; do
   [ -f "$root/$d/package-lock.json" ] && command -v npm >/dev/null &&
     npm ci --prefix "$root/$d" --no-audit --no-fund --loglevel=error
 done

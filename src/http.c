@@ -184,15 +184,17 @@ void http_oauth_error(h2o_req_t *req, int status, enum oauth_error e, const char
     http_json(req, status ? status : oauth_error_status(e), o);
 }
 
-static void security_headers(h2o_req_t *req)
+static void security_headers(h2o_req_t *req, const char *form_target)
 {
+    char csp[512];
+    snprintf(csp, sizeof csp,
+             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'%s%s; "
+             "frame-ancestors 'none'; base-uri 'none'",
+             form_target ? " " : "", form_target ? form_target : "");
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-frame-options"), 0, NULL,
                           H2O_STRLIT("DENY"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0,
-                          NULL,
-                          H2O_STRLIT("default-src 'none'; style-src 'unsafe-inline'; "
-                                     "form-action 'self' *; frame-ancestors 'none'; "
-                                     "base-uri 'none'"));
+                          NULL, h2o_strdup(&req->pool, csp, SIZE_MAX).base, strlen(csp));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL,
                           H2O_STRLIT("no-referrer"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0,
@@ -204,10 +206,16 @@ static void security_headers(h2o_req_t *req)
                        H2O_STRLIT("max-age=31536000"));
 }
 
+void http_html_form(h2o_req_t *req, int status, const char *html, size_t len,
+                    const char *form_target)
+{
+    security_headers(req, form_target);
+    send_body(req, status, "text/html; charset=utf-8", html, len);
+}
+
 void http_html(h2o_req_t *req, int status, const char *html, size_t len)
 {
-    security_headers(req);
-    send_body(req, status, "text/html; charset=utf-8", html, len);
+    http_html_form(req, status, html, len, NULL);
 }
 
 void http_redirect(h2o_req_t *req, int status, const char *location)

@@ -75,6 +75,10 @@ void http_json_text(h2o_req_t *req, int status, const char *json, size_t len, bo
 void http_oauth_error(h2o_req_t *req, int status, enum oauth_error e, const char *desc);
 /* A plain HTML page (security headers included). */
 void http_html(h2o_req_t *req, int status, const char *html, size_t len);
+/* The same for a page whose form's answer redirects to form_target, a CSP source expression
+ * ("https://app.example", "com.example.app:"): browsers apply form-action to that redirect. */
+void http_html_form(h2o_req_t *req, int status, const char *html, size_t len,
+                    const char *form_target);
 /* 303/302 to a Location. */
 void http_redirect(h2o_req_t *req, int status, const char *location);
 void http_not_found(h2o_req_t *req);

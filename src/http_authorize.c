@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "authorize.h"
 #include "buf.h"
@@ -121,16 +122,48 @@ static void page_head(buf_t *b, const char *title)
     buf_adds(b, "</style></head><body><main>");
 }
 
-static void send_page(h2o_req_t *req, int status, buf_t *b)
+static void send_page_to(h2o_req_t *req, int status, buf_t *b, const char *form_target)
 {
     buf_adds(b, "</main></body></html>\n");
     if (b->failed) {
         static const char oops[] = "<!doctype html><p>The page is too large to show.</p>";
         http_html(req, 500, oops, sizeof oops - 1);
     } else {
-        http_html(req, status, b->p, b->len);
+        http_html_form(req, status, b->p, b->len, form_target);
     }
     buf_free(b);
+}
+
+static void send_page(h2o_req_t *req, int status, buf_t *b)
+{
+    send_page_to(req, status, b, NULL);
+}
+
+/* The CSP source expression of a redirect URI: its origin for http(s) with a plain host name
+ * or IPv4 address, else its scheme ("com.example.app:", or "http:" for an IPv6 loopback).
+ * Pool memory. */
+static const char *redirect_source(h2o_req_t *req, const char *uri)
+{
+    size_t slen = strcspn(uri, ":");
+    if (uri[slen] != ':' || slen == 0 || slen > 40)
+        return NULL;
+    for (size_t i = 0; i < slen; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-", uri[i]))
+            return NULL;
+    size_t n = slen + 1;
+    bool web = (slen == 4 && strncasecmp(uri, "http", 4) == 0) ||
+               (slen == 5 && strncasecmp(uri, "https", 5) == 0);
+    if (web && strncmp(uri + slen, "://", 3) == 0) {
+        const char *host = uri + slen + 3;
+        size_t hl = strcspn(host, "/?#");
+        bool plain = hl > 0 && hl < 256;
+        for (size_t i = 0; plain && i < hl; i++)
+            plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:",
+                           host[i]) != NULL;
+        if (plain)
+            n = slen + 3 + hl;
+    }
+    return h2o_strdup(&req->pool, uri, n).base;
 }
 
 /* The 400 page for errors that must not be redirected (unknown client, bad redirect URI). */
@@ -235,7 +268,7 @@ static void consent_page(http_thread *t, h2o_req_t *req, const authz_req *r, con
         buf_adds(&b, "\"><button type=\"submit\">Not you?</button></form>");
     }
     free(packed);
-    send_page(req, status, &b);
+    send_page_to(req, status, &b, redirect_source(req, r->redirect));
 }
 
 /* ---------------------------------------------------------------- the flow */
