@@ -622,6 +622,8 @@ static const struct key config_keys[] = {
     {.name = "trusted_proxies", .type = K_CUSTOM, .cust = &proxies_custom},
     {.name = "max_body_bytes", .type = K_SIZE, .off = CFG(max_body_bytes), .def = 65536,
      .min = 1024, .max = 16 * 1024 * 1024},
+    {.name = "gateway_sse_heartbeat", .type = K_SECONDS, .off = CFG(gateway_sse_heartbeat),
+     .def = 15, .min = 0, .max = 3600},
     {.name = "gateway_max_body_bytes", .type = K_SIZE, .off = CFG(gateway_max_body_bytes),
      .def = 16 * 1024 * 1024, .min = 1024, .max = 1024 * 1024 * 1024},
     {.name = "log_level", .type = K_ENUM, .off = CFG(log_level), .def = LOG_INFO,

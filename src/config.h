@@ -66,6 +66,8 @@ typedef struct {
     char **trusted_proxies; /* IP addresses or CIDRs, as given (validated) */
     size_t ntrusted_proxies;
     size_t max_body_bytes, gateway_max_body_bytes;
+    int64_t gateway_sse_heartbeat; /* seconds of silence on a proxied event stream before an
+                                      SSE comment is sent (finds vanished clients); 0: never */
     int log_level; /* enum log_level from log.h */
 } config_t;
 

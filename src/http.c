@@ -725,6 +725,10 @@ static void *thread_main(void *arg)
     h2o_multithread_register_receiver(t->ctx.queue, &t->stop_rx, on_stop);
     t->reader = store_reader_new(t->a->st);
     client_cache_enable();
+    h2o_timeout_init(t->loop, &t->sse_heartbeat,
+                     (uint64_t)(t->a->cfg.gateway_sse_heartbeat > 0 ? t->a->cfg.gateway_sse_heartbeat
+                                                                    : 3600) *
+                         1000);
     /* One accept context per listen entry (TLS differs); listeners[i]->data points at it. */
     h2o_accept_ctx_t *actx = calloc(t->nlisteners, sizeof *actx);
     for (size_t i = 0; i < t->nlisteners; i++) {
@@ -781,6 +785,7 @@ static void *thread_main(void *arg)
     if (drained) {
         if (h2o_timeout_is_linked(&t->ctx.http2._graceful_shutdown_timeout))
             h2o_timeout_unlink(&t->ctx.http2._graceful_shutdown_timeout);
+        h2o_timeout_dispose(t->loop, &t->sse_heartbeat);
         h2o_multithread_unregister_receiver(t->ctx.queue, &t->done_rx);
         h2o_multithread_unregister_receiver(t->ctx.queue, &t->stop_rx);
         h2o_context_dispose(&t->ctx);

@@ -28,6 +28,7 @@ typedef struct http_thread {
     atomic_bool stop;
     size_t pending_jobs;
     bool drained; /* shut down cleanly: its loop may be destroyed */
+    h2o_timeout_t sse_heartbeat; /* cfg.gateway_sse_heartbeat (http_resource.c) */
     pthread_t tid;
 } http_thread;
 

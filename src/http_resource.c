@@ -369,36 +369,62 @@ static void body_swap_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *buf
     h2o_ostream_send_next(self, req, bufcnt ? &s->body : bufs, bufcnt ? 1 : 0, state);
 }
 
-/* Early flush of an event stream's head. h2o 2.2.5's proxy sends nothing downstream until the
+/* Event streams through the proxy. h2o 2.2.5's proxy sends nothing downstream until the
  * upstream's first body bytes arrive, so a Server-Sent Events stream that starts quiet (an MCP
- * server's GET stream) would keep the client waiting for the status line. This ostream, when
- * the proxy has not sent anything by the next loop turn, pushes a send of its own down the
- * chain (the head goes out) with itself standing in as the generator, and hands control back
- * to the proxy's generator when that send completes; a send the proxy makes meanwhile waits
- * for it. */
-struct early_flush {
+ * server's GET stream) would keep the client waiting for its status line; and an HTTP/1 client
+ * that goes away from a silent stream is never noticed (h2o does not read an HTTP/1 connection
+ * while it answers), which pins the upstream stream and the connection. This ostream stands in
+ * as the response's generator, wrapping the proxy's, so it knows when a send is on the wire; when
+ * the stream is silent it sends one of its own: at once (the head goes out with it), then after
+ * every gateway_sse_heartbeat seconds of silence. Over HTTP/1 that send is an SSE comment line
+ * (":\n\n"), which every event-stream parser skips (WHATWG HTML §9.2.6); a vanished client
+ * makes the write fail, and the request and its upstream stream end. Over HTTP/2 the first send
+ * is an empty buffer (the head) and no heartbeat is needed: h2o reads HTTP/2 connections and sees
+ * resets. A send the proxy makes while one of ours is on the wire waits for it. */
+struct sse_stream {
     h2o_ostream_t super;
     h2o_generator_t stand_in;
-    h2o_generator_t *orig;
+    h2o_generator_t *orig;   /* the proxy's generator */
     h2o_timeout_entry_t timer;
+    h2o_timeout_t *heartbeat; /* the thread's heartbeat timeout, or NULL */
     h2o_req_t *req;
-    bool sent, inflight, pending;
+    bool ours_inflight, proxy_inflight, pending, done, head_sent;
     h2o_iovec_t *pend_bufs;
     size_t pend_cnt;
     h2o_send_state_t pend_state;
 };
 
-struct early_flush_ref {
-    struct early_flush *f;
+struct sse_stream_ref {
+    struct sse_stream *f;
 };
 
-static void early_flush_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
-                                size_t bufcnt, h2o_send_state_t state)
+static void sse_arm(struct sse_stream *f, h2o_timeout_t *t)
 {
-    struct early_flush *f = (struct early_flush *)self;
     if (h2o_timeout_is_linked(&f->timer))
         h2o_timeout_unlink(&f->timer);
-    if (f->inflight) { /* ours is on the wire: this one follows when it completes */
+    if (t && !f->done)
+        h2o_timeout_link(f->req->conn->ctx->loop, t, &f->timer);
+}
+
+static void sse_pass(struct sse_stream *f, h2o_req_t *req, h2o_iovec_t *bufs, size_t cnt,
+                     h2o_send_state_t state)
+{
+    if (!h2o_send_state_is_in_progress(state)) {
+        f->done = true; /* the proxy's last send: nothing of ours may follow */
+        sse_arm(f, NULL);
+    } else {
+        f->proxy_inflight = true;
+    }
+    f->head_sent = true;
+    h2o_ostream_send_next(&f->super, req, bufs, cnt, state);
+}
+
+static void sse_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+                        h2o_send_state_t state)
+{
+    struct sse_stream *f = (struct sse_stream *)self;
+    sse_arm(f, NULL);
+    if (f->ours_inflight) { /* ours is on the wire: this one follows when it completes */
         f->pend_bufs = h2o_mem_alloc_pool(&req->pool, sizeof *bufs * (bufcnt ? bufcnt : 1));
         memcpy(f->pend_bufs, bufs, sizeof *bufs * bufcnt);
         f->pend_cnt = bufcnt;
@@ -406,53 +432,76 @@ static void early_flush_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t
         f->pending = true;
         return;
     }
-    f->sent = true;
-    h2o_ostream_send_next(self, req, bufs, bufcnt, state);
+    sse_pass(f, req, bufs, bufcnt, state);
 }
 
-static void early_flush_proceed(h2o_generator_t *g, h2o_req_t *req)
+/* A send completed (ours or the proxy's). */
+static void sse_proceed(h2o_generator_t *g, h2o_req_t *req)
 {
-    struct early_flush *f = H2O_STRUCT_FROM_MEMBER(struct early_flush, stand_in, g);
-    req->_generator = f->orig;
-    f->inflight = false;
-    if (f->pending) {
-        f->pending = false;
-        h2o_ostream_send_next(&f->super, req, f->pend_bufs, f->pend_cnt, f->pend_state);
+    struct sse_stream *f = H2O_STRUCT_FROM_MEMBER(struct sse_stream, stand_in, g);
+    if (f->ours_inflight) {
+        f->ours_inflight = false;
+        if (f->pending) {
+            f->pending = false;
+            sse_pass(f, req, f->pend_bufs, f->pend_cnt, f->pend_state);
+        } else {
+            sse_arm(f, f->heartbeat);
+        }
+        return;
     }
+    f->proxy_inflight = false;
+    sse_arm(f, f->heartbeat);
+    f->orig->proceed(f->orig, req);
 }
 
-static void early_flush_stop(h2o_generator_t *g, h2o_req_t *req)
+static void sse_stop(h2o_generator_t *g, h2o_req_t *req)
 {
-    struct early_flush *f = H2O_STRUCT_FROM_MEMBER(struct early_flush, stand_in, g);
-    req->_generator = f->orig;
-    f->inflight = false;
-    if (f->orig && f->orig->stop)
+    struct sse_stream *f = H2O_STRUCT_FROM_MEMBER(struct sse_stream, stand_in, g);
+    f->done = true;
+    sse_arm(f, NULL);
+    if (f->orig->stop)
         f->orig->stop(f->orig, req);
 }
 
-static void early_flush_fire(h2o_timeout_entry_t *e)
+static void sse_fire(h2o_timeout_entry_t *e)
 {
-    struct early_flush *f = H2O_STRUCT_FROM_MEMBER(struct early_flush, timer, e);
+    struct sse_stream *f = H2O_STRUCT_FROM_MEMBER(struct sse_stream, timer, e);
     h2o_req_t *req = f->req;
-    if (f->sent || f->inflight || !req->_generator)
+    if (f->done || f->ours_inflight || f->proxy_inflight || !req->_generator)
         return;
-    f->sent = f->inflight = true;
-    f->orig = req->_generator;
-    req->_generator = &f->stand_in;
-    /* h2o_ostream_send_next swallows an in-progress send without buffers (it only schedules
-     * a proceed), and HTTP/1's chunked encoder turns an empty buffer into none. So HTTP/2 gets
-     * one empty buffer, and HTTP/1 an SSE comment line, which every event-stream parser
-     * ignores (WHATWG HTML §9.2.6). */
+    if (req->version >= 0x200 && f->head_sent)
+        return; /* HTTP/2 needs no heartbeat (see above) */
+    /* h2o_ostream_send_next swallows an in-progress send without buffers (it only schedules a
+     * proceed), and HTTP/1's chunked encoder drops an empty buffer, hence the comment. */
     static char comment[] = ":\n\n";
-    h2o_iovec_t first = {comment, req->version >= 0x200 ? 0 : sizeof comment - 1};
-    h2o_ostream_send_next(&f->super, req, &first, 1, H2O_SEND_STATE_IN_PROGRESS);
+    h2o_iovec_t buf = {comment, req->version >= 0x200 ? 0 : sizeof comment - 1};
+    f->ours_inflight = f->head_sent = true;
+    h2o_ostream_send_next(&f->super, req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
 }
 
-static void early_flush_dispose(void *p)
+static void sse_dispose(void *p)
 {
-    struct early_flush_ref *ref = p;
-    if (ref->f && h2o_timeout_is_linked(&ref->f->timer))
+    struct sse_stream_ref *ref = p;
+    if (h2o_timeout_is_linked(&ref->f->timer))
         h2o_timeout_unlink(&ref->f->timer);
+}
+
+static h2o_ostream_t **add_sse_stream(h2o_req_t *req, h2o_ostream_t **slot)
+{
+    http_thread *t = http_thread_of(req);
+    struct sse_stream *f = (struct sse_stream *)h2o_add_ostream(req, sizeof *f, slot);
+    f->super.do_send = sse_do_send;
+    f->stand_in = (h2o_generator_t){.proceed = sse_proceed, .stop = sse_stop};
+    f->orig = req->_generator;
+    req->_generator = &f->stand_in; /* h2o_start_response has just set the proxy's */
+    f->timer = (h2o_timeout_entry_t){.cb = sse_fire};
+    f->heartbeat = t->a->cfg.gateway_sse_heartbeat > 0 ? &t->sse_heartbeat : NULL;
+    f->req = req;
+    f->ours_inflight = f->proxy_inflight = f->pending = f->done = f->head_sent = false;
+    struct sse_stream_ref *ref = h2o_mem_alloc_shared(&req->pool, sizeof *ref, sse_dispose);
+    ref->f = f;
+    sse_arm(f, &req->conn->ctx->zero_timeout);
+    return &f->super.next;
 }
 
 static bool is_event_stream(h2o_req_t *req)
@@ -462,23 +511,6 @@ static bool is_event_stream(h2o_req_t *req)
         return false;
     h2o_iovec_t v = req->res.headers.entries[i].value;
     return v.len >= 17 && strncasecmp(v.base, "text/event-stream", 17) == 0;
-}
-
-static h2o_ostream_t **add_early_flush(h2o_req_t *req, h2o_ostream_t **slot)
-{
-    struct early_flush *f = (struct early_flush *)h2o_add_ostream(req, sizeof *f, slot);
-    f->super.do_send = early_flush_do_send;
-    f->stand_in.proceed = early_flush_proceed;
-    f->stand_in.stop = early_flush_stop;
-    f->req = req;
-    f->timer = (h2o_timeout_entry_t){0};
-    f->timer.cb = early_flush_fire;
-    f->sent = f->inflight = f->pending = false;
-    struct early_flush_ref *ref =
-        h2o_mem_alloc_shared(&req->pool, sizeof *ref, early_flush_dispose);
-    ref->f = f;
-    h2o_timeout_link(req->conn->ctx->loop, &req->conn->ctx->zero_timeout, &f->timer);
-    return &f->super.next;
 }
 
 /* True when the response is h2o's own 502 for a proxy failure (connect refused, timeout,
@@ -545,7 +577,7 @@ static void on_setup_response(h2o_req_prefilter_t *self, h2o_req_t *req, h2o_ost
         }
     } else if (is_event_stream(req) &&
                !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
-        slot = add_early_flush(req, slot);
+        slot = add_sse_stream(req, slot);
     }
     h2o_setup_next_prefilter(self, req, slot);
 }

@@ -400,7 +400,9 @@ class McpGatewayStreamingTest(WattleTestCase):
         self.node = node_or_skip()
         self.upstream = McpUpstream(self.node)
         self.addCleanup(self.upstream.stop)
-        self.server = self.start_server({"resources": [{"path": "/mcp",
+        # a short heartbeat, so a vanished client is found within the test's patience
+        self.server = self.start_server({"gateway_sse_heartbeat": 1,
+                                         "resources": [{"path": "/mcp",
                                                         "scopes_required": ["read:assets"],
                                                         "upstream": self.upstream.url}]})
         rs = add_client(self.data_dir, "MCP bench", grant_types=["client_credentials"],
@@ -482,16 +484,13 @@ class McpGatewayStreamingTest(WattleTestCase):
         self.assertEqual(status, "HTTP/1.1 200 OK", head)
         self.assertTrue(self.wait_closed(sid, 1.5 * SLOW))
 
-    @unittest.expectedFailure  # the gateway keeps the upstream stream (see the docstring)
     def test_client_gone_through_the_gateway_ends_the_upstream_stream(self):
-        """Expected failure: when the client of an idle proxied SSE stream disconnects, the
-        gateway keeps the request and its upstream connection open until the MCP server writes
-        something or ends the stream (HTTP/1: h2o 2.2.5 does not read the client's socket while
-        a response is in progress, so it notices the close only at its next write). MCP servers
-        send nothing on an idle GET stream, so every vanished client pins a connection on
-        Wattle and one on the MCP server, and `wattle serve` then stops with "connections
-        still open at shutdown" (2 s late; a LeakSanitizer report of the thread's h2o context
-        in sanitized builds)."""
+        """When the client of an idle proxied SSE stream disconnects, the upstream stream must
+        end too. h2o 2.2.5 does not read an HTTP/1 client's socket while a response is in
+        progress, so it notices the close only at its next write: the gateway writes an SSE
+        comment after gateway_sse_heartbeat seconds of silence (1 s here), which fails and ends
+        the request and its upstream connection. Without it every vanished client pinned a
+        connection on Wattle and one on the MCP server."""
         auth = [("Authorization", "Bearer " + self.token)]
         sid = self.new_session(self.server.url("/mcp"), auth)
         status, head, _ = self.stream_head(self.server.host, self.server.port, sid, auth)

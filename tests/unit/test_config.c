@@ -134,6 +134,7 @@ Test(config, defaults_match_spec)
     cr_assert_eq(cfg.ntrusted_proxies, 0);
     cr_assert_eq(cfg.max_body_bytes, 65536);
     cr_assert_eq(cfg.gateway_max_body_bytes, 16777216);
+    cr_assert_eq(cfg.gateway_sse_heartbeat, 15);
     cr_assert_eq(cfg.log_level, LOG_INFO);
 
     cr_assert_eq(config_check(&cfg, err, sizeof err), WT_OK, "%s", err);
@@ -161,6 +162,7 @@ Test(config, defaults_report)
                    " \"cimd\": {\"enabled\": true, \"allow_private_addresses\": false,"
                    "   \"ca_file\": null, \"cache_ttl\": 3600},"
                    " \"trusted_proxies\": [], \"max_body_bytes\": 65536,"
+                   " \"gateway_sse_heartbeat\": 15,"
                    " \"gateway_max_body_bytes\": 16777216, \"log_level\": \"info\"}");
     json_decref(j);
 }
@@ -204,6 +206,7 @@ static const char full_config[] =
     " \"ca_file\": \"/etc/w/ca.pem\", \"cache_ttl\": 600},\n"
     "  \"trusted_proxies\": [\"10.0.0.0/8\", \"::1\", \"2001:db8::/32\", \"192.0.2.7\"],\n"
     "  \"max_body_bytes\": 1024, \"gateway_max_body_bytes\": 1073741824,\n"
+    "  \"gateway_sse_heartbeat\": 30,\n"
     "  \"log_level\": \"debug\"\n"
     "}\n";
 
@@ -260,6 +263,7 @@ Test(config, full_file_loads_every_key)
     cr_assert_str_eq(cfg.trusted_proxies[3], "192.0.2.7");
     cr_assert_eq(cfg.max_body_bytes, 1024);
     cr_assert_eq(cfg.gateway_max_body_bytes, 1073741824);
+    cr_assert_eq(cfg.gateway_sse_heartbeat, 30);
     cr_assert_eq(cfg.log_level, LOG_DEBUG);
     cr_assert_eq(config_check(&cfg, err, sizeof err), WT_OK, "%s", err);
     cr_assert_eq(config_finish_issuer(&cfg, 1234), WT_OK);
