@@ -164,7 +164,8 @@ static int collect_json(void *arg, store_val k, store_val v)
     return 0;
 }
 
-static int cmd_client_list(app *a, const opts *o, const struct command *cmd)
+/* Prints every document of db through `view` (which drops what must not be shown). */
+static int list_docs(app *a, store_db db, json_t *(*view)(const json_t *), const char *what)
 {
     store_txn *t;
     store_reader *r = NULL;
@@ -173,16 +174,21 @@ static int cmd_client_list(app *a, const opts *o, const struct command *cmd)
         return rc;
     json_t *all = json_array(), *out = json_array(), *v;
     size_t i;
-    wt_status st = store_iter(t, STORE_DB_CLIENTS, NULL, 0, collect_json, all);
+    wt_status st = store_iter(t, db, NULL, 0, collect_json, all);
     store_reader_end(r);
     store_reader_free(r);
-    json_array_foreach(all, i, v) json_array_append_new(out, client_public_view(v));
+    json_array_foreach(all, i, v) json_array_append_new(out, view(v));
     json_decref(all);
     if (st != WT_OK) {
         json_decref(out);
-        return cli_store_fail(st, "client list");
+        return cli_store_fail(st, what);
     }
     return cli_print_json(out);
+}
+
+static int cmd_client_list(app *a, const opts *o, const struct command *cmd)
+{
+    return list_docs(a, STORE_DB_CLIENTS, client_public_view, "client list");
 }
 
 static int cmd_client_show(app *a, const opts *o, const struct command *cmd)
@@ -329,23 +335,7 @@ static int cmd_user_add(app *a, const opts *o, const struct command *cmd)
 
 static int cmd_user_list(app *a, const opts *o, const struct command *cmd)
 {
-    store_txn *t;
-    store_reader *r = NULL;
-    int rc = cli_with_reader(a, &t, &r);
-    if (rc)
-        return rc;
-    json_t *all = json_array(), *out = json_array(), *v;
-    size_t i;
-    wt_status st = store_iter(t, STORE_DB_USERS, NULL, 0, collect_json, all);
-    store_reader_end(r);
-    store_reader_free(r);
-    json_array_foreach(all, i, v) json_array_append_new(out, user_public_view(v));
-    json_decref(all);
-    if (st != WT_OK) {
-        json_decref(out);
-        return cli_store_fail(st, "user list");
-    }
-    return cli_print_json(out);
+    return list_docs(a, STORE_DB_USERS, user_public_view, "user list");
 }
 
 static wt_status run_user_remove(store_txn *t, void *arg)
