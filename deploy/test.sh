@@ -24,4 +24,6 @@ for kind in debug asan; do
   WATTLE_BIN="$dir/wattle" WATTLE_SANITIZED=$([ "$kind" = asan ] && echo 1 || echo 0) \
     python3 -m unittest discover -s "$root/tests/e2e" -p 'test_*.py' -v
 done
+echo "== benchmark smoke run (every scenario must answer 2xx; speed is not checked)" >&2
+bash "$root/tests/bench/run.sh" --quick
 echo "== all tests passed" >&2

@@ -7,6 +7,7 @@
 #include <openssl/core_names.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,20 @@ wt_status crypto_random(void *buf, size_t n)
     return WT_OK;
 }
 
+/* SHA-256 fetched once: the one-shot SHA256() looks the algorithm up on every call. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void crypto_sha256(const void *data, size_t len, uint8_t out[32])
 {
-    SHA256(data, len, out);
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md || EVP_Digest(data, len, out, NULL, sha256_md, NULL) != 1)
+        SHA256(data, len, out);
 }
 
 void crypto_hmac_sha256(const void *key, size_t klen, const void *data, size_t len, uint8_t out[32])

@@ -1,4 +1,5 @@
 /* token.c — minting and parsing Wattle's prefixed tokens and ids (format in token.h). */
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,8 +26,8 @@ wt_status token_mint(enum token_kind k, int64_t t_us, token_t *t, char out[TOKEN
     uint64_t v = (uint64_t)t_us;
     for (int i = 7; i >= 0; i--, v >>= 8)
         t->selector[i] = (uint8_t)v;
-    if (crypto_random(t->selector + 8, 8) != WT_OK ||
-        crypto_random(t->secret, TOKEN_SECRET_LEN) != WT_OK)
+    _Static_assert(offsetof(token_t, secret) == TOKEN_SELECTOR_LEN, "selector then secret");
+    if (crypto_random(t->selector + 8, 8 + TOKEN_SECRET_LEN) != WT_OK) /* one draw for both */
         return WT_ECRYPTO;
     if (out) {
         memcpy(out, prefixes[k], 4);

@@ -2,6 +2,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "workers.h"
 
@@ -10,13 +12,16 @@ struct workers {
     pthread_cond_t cv;
     worker_job *head, *tail;
     bool stopping;
-    int n;
+    int n, nice;
     pthread_t *threads;
 };
 
 static void *worker_main(void *arg)
 {
     workers *w = arg;
+    /* Linux applies a thread's own niceness to that thread only (setpriority on its tid). */
+    if (w->nice)
+        setpriority(PRIO_PROCESS, (id_t)gettid(), w->nice);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->head && !w->stopping)
@@ -38,11 +43,12 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-workers *workers_new(int n)
+workers *workers_new(int n, int nice)
 {
     workers *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
+    w->nice = nice;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     w->threads = calloc((size_t)n, sizeof *w->threads);

@@ -14,8 +14,9 @@ struct worker_job {
     worker_job *next;              /* owned by the queue */
 };
 
-/* Starts n threads. NULL on failure. */
-workers *workers_new(int n);
+/* Starts n threads, at scheduling niceness `nice` (0: as the process; 10: they yield the CPU
+ * to the event loops). NULL on failure. */
+workers *workers_new(int n, int nice);
 /* Runs what is queued, stops and joins the threads, frees the pool. NULL-safe. */
 void workers_free(workers *w);
 void workers_submit(workers *w, worker_job *job);

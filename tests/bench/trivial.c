@@ -1,0 +1,100 @@
+/* trivial.c — the benchmark's baseline: the smallest h2o 2.2.5 evloop server that answers every
+ * request with the same small JSON body (PLATFORM.md §1: one evloop per thread, each thread its
+ * own SO_REUSEPORT listener on 127.0.0.1). tests/bench/run.sh measures it in the same run as
+ * Wattle and prints every Wattle figure as a ratio to it.
+ *
+ *   wattle_bench_trivial PORT [THREADS]      (default 2 threads; SIGINT/SIGTERM stops it) */
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static h2o_globalconf_t gc;
+static int port;
+
+static const char body[] = "{\"ok\":true}";
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    req->res.status = 200;
+    req->res.reason = "OK";
+    req->res.content_length = sizeof body - 1;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
+    h2o_send_inline(req, body, sizeof body - 1);
+    return 0;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err)
+        return;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock)
+        h2o_accept(listener->data, sock);
+}
+
+static void *thread_main(void *arg)
+{
+    h2o_context_t ctx;
+    h2o_accept_ctx_t actx = {0};
+    h2o_evloop_t *loop = h2o_evloop_create();
+    h2o_context_init(&ctx, loop, &gc);
+    actx.ctx = &ctx;
+    actx.hosts = gc.hosts;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 1024) != 0) {
+        perror("wattle_bench_trivial: listen");
+        exit(2);
+    }
+    h2o_socket_t *sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    sock->data = &actx;
+    h2o_socket_read_start(sock, on_accept);
+    for (;;)
+        h2o_evloop_run(loop, INT32_MAX);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || (port = atoi(argv[1])) <= 0) {
+        fprintf(stderr, "usage: wattle_bench_trivial PORT [THREADS]\n");
+        return 1;
+    }
+    int nthreads = argc > 2 ? atoi(argv[2]) : 2;
+    if (nthreads < 1)
+        nthreads = 1;
+    h2o_config_init(&gc);
+    gc.server_name = h2o_iovec_init(H2O_STRLIT("trivial"));
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
+    h2o_create_handler(pc, sizeof(h2o_handler_t))->on_req = on_req;
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 0; i < nthreads; i++) {
+        pthread_t t;
+        pthread_create(&t, NULL, thread_main, NULL);
+    }
+    printf("http://127.0.0.1:%d\n", port);
+    fflush(stdout);
+    int sig;
+    sigwait(&sigs, &sig);
+    _exit(0); /* a baseline: no graceful shutdown needed */
+}
