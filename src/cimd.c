@@ -998,57 +998,16 @@ static bool has_live_grant(store_txn *t, const char *id, size_t idlen)
     return l.live;
 }
 
-struct idle {
-    store_txn *t;
-    char **ids;
-    size_t n, limit;
-    int64_t cutoff;
-    bool nomem;
-};
-
-static int pick_idle(void *arg, store_val k, store_val v)
+bool cimd_idle_expired(store_txn *t, const void *key, size_t klen, const void *doc, size_t len,
+                       int64_t now, int64_t idle)
 {
-    struct idle *p = arg;
-    json_t *doc = json_loadb(v.data, v.len, 0, NULL);
-    const char *src = json_string_value(json_object_get(doc, "source"));
-    json_t *at = json_object_get(doc, "fetched_at");
-    bool dead = src && strcmp(src, "cimd") == 0 && json_is_integer(at) &&
-                json_integer_value(at) <= p->cutoff;
-    json_decref(doc);
-    if (!dead || has_live_grant(p->t, k.data, k.len))
-        return 0;
-    if (!(p->ids[p->n] = strndup(k.data, k.len))) {
-        p->nomem = true;
-        return 1;
-    }
-    return ++p->n >= p->limit;
-}
-
-wt_status cimd_purge_idle(store_txn *t, int64_t now, int64_t idle, size_t limit, uint64_t *count,
-                          bool *more)
-{
-    struct idle p = {.t = t, .limit = limit, .cutoff = now - idle};
-    if (limit == 0) {
-        *more = true;
-        return WT_OK;
-    }
-    if (!(p.ids = calloc(limit, sizeof *p.ids)))
-        return WT_NOMEM;
-    wt_status st = store_iter(t, STORE_DB_CLIENTS, "https://", 8, pick_idle, &p);
-    if (st == WT_OK && p.nomem)
-        st = WT_NOMEM;
-    for (size_t i = 0; st == WT_OK && i < p.n; i++) {
-        st = client_remove(t, p.ids[i]);
-        if (st == WT_NOTFOUND)
-            st = WT_OK;
-    }
-    if (st == WT_OK) {
-        *count += p.n;
-        if (p.n >= limit)
-            *more = true;
-    }
-    for (size_t i = 0; i < p.n; i++)
-        free(p.ids[i]);
-    free(p.ids);
-    return st;
+    if (klen < 8 || memcmp(key, "https://", 8) != 0) /* only metadata clients have such ids */
+        return false;
+    json_t *d = json_loadb(doc, len, 0, NULL);
+    const char *src = json_string_value(json_object_get(d, "source"));
+    json_t *at = json_object_get(d, "fetched_at");
+    bool stale = src && strcmp(src, "cimd") == 0 && json_is_integer(at) &&
+                 json_integer_value(at) <= now - idle;
+    json_decref(d);
+    return stale && !has_live_grant(t, key, klen);
 }

@@ -7,8 +7,8 @@
  * the addresses, https only, hostname verification, no redirects, 5 KB cap, timeout), turning a
  * fetched document into a client document (cimd_client_doc, which applies clients.c's rules
  * through client_build), the cache lifetime (cimd_ttl, cimd_fresh), the writer op that stores
- * a fetched client under the cap on their number (cimd_put) and the purge of idle ones
- * (cimd_purge_idle). No HTTP server, no h2o: http_authorize.c runs the fetch on a worker
+ * a fetched client under the cap on their number (cimd_put) and the rule for purging idle ones
+ * (cimd_idle_expired). No HTTP server, no h2o: http_authorize.c runs the fetch on a worker
  * thread, the store op on the writer, and owns the request meanwhile.
  *
  * A fetched client is an ordinary client document in STORE_DB_CLIENTS (so the token endpoint
@@ -48,7 +48,7 @@
 #define CIMD_CONNECT_TIMEOUT_MS 3000 /* TCP connect + TLS handshake */
 #define CIMD_MIN_TTL 60              /* a fetched document is reused at least this long */
 #define CIMD_MAX_CLIENTS 10000       /* metadata-document clients kept in the store */
-#define CIMD_IDLE_TTL (30 * 86400)   /* idle clients purged after this (cimd_purge_idle) */
+#define CIMD_IDLE_TTL (30 * 86400)   /* idle clients purged after this (gc.c) */
 #define CIMD_MAX_ADDRS 16            /* addresses of a host that are checked and pinned */
 
 /* The parts of a client_id URL the fetch needs. */
@@ -151,13 +151,12 @@ wt_status cimd_put(store_txn *t, void *arg);
 /* How many metadata-document clients the store holds, counting at most `limit`. */
 size_t cimd_count(store_txn *t, size_t limit);
 
-/* For the purge (gc): deletes up to `limit` metadata-document clients that were not fetched
- * for `idle` seconds (fetched_at <= now - idle; an authorization refetches a document after
- * cache_ttl, so this is "not used to authorize for idle seconds") and that have no grant with a
- * live refresh token; client_remove ends their grants, consents and tokens. Adds the number
- * deleted to *count; sets *more when `limit` were deleted (call again). Same shape as
- * register_purge_unused. */
-wt_status cimd_purge_idle(store_txn *t, int64_t now, int64_t idle, size_t limit, uint64_t *count,
-                          bool *more);
+/* True when the stored client (key, document bytes) is a metadata-document client not fetched
+ * for `idle` seconds (fetched_at <= now - idle: an authorization refetches a document after
+ * cache_ttl, so this is "not used to authorize for idle seconds") that has no grant with a
+ * live refresh token. For gc's resumable scan of the clients, which then removes it with
+ * client_remove (its grants, consents and tokens go too). */
+bool cimd_idle_expired(store_txn *t, const void *key, size_t klen, const void *doc, size_t len,
+                       int64_t now, int64_t idle);
 
 #endif

@@ -19,7 +19,6 @@
 #include "clients.h"
 #include "assertion.h"
 #include "crypto.h"
-#include "cimd.h"
 #include "gc.h"
 #include "http.h"
 #include "keys.h"
@@ -390,15 +389,7 @@ static int cmd_user_passwd(app *a, const opts *o, const struct command *cmd)
 
 static wt_status run_gc(store_txn *t, void *arg)
 {
-    gc_state *s = arg;
-    int64_t now = now_us() / 1000000;
-    bool more = false;
-    wt_status st = gc_step(t, now, 10000, s);
-    if (st == WT_OK && !s->cimd_done) {
-        st = cimd_purge_idle(t, now, CIMD_IDLE_TTL, 1000, &s->cimd_purged, &more);
-        s->cimd_done = !more;
-    }
-    return st;
+    return gc_step(t, now_us() / 1000000, 10000, arg);
 }
 
 static int cmd_gc(app *a, const opts *o, const struct command *cmd)
@@ -407,19 +398,19 @@ static int cmd_gc(app *a, const opts *o, const struct command *cmd)
     int rc = s ? cli_open_store(a, false) : cli_fail(2, "out of memory");
     if (s)
         s->unused_client_ttl = a->cfg.registration.unused_client_ttl;
-    while (rc == 0 && (!gc_pass_done(s) || !s->cimd_done)) {
+    while (rc == 0 && !gc_pass_done(s)) {
         wt_status st = store_write_sync(a->st, run_gc, s);
         if (st != WT_OK)
             rc = cli_store_fail(st, "gc");
     }
     if (rc == 0)
         rc = cli_print_json(json_pack(
-            "{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "purged", "codes",
+            "{s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "purged", "codes",
             (json_int_t)s->purged[GC_CODES], "access_tokens", (json_int_t)s->purged[GC_ACCESS],
             "refresh_tokens", (json_int_t)s->purged[GC_REFRESH], "sessions",
             (json_int_t)s->purged[GC_SESSIONS], "jtis", (json_int_t)s->purged[GC_JTI],
-            "unused_registrations", (json_int_t)s->purged[GC_CLIENTS], "idle_metadata_clients",
-            (json_int_t)s->cimd_purged));
+            /* unused registrations and idle metadata-document clients */
+            "clients", (json_int_t)s->purged[GC_CLIENTS]));
     free(s);
     return rc;
 }

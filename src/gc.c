@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cimd.h"
 #include "gc.h"
 #include "records.h"
 #include "register.h"
@@ -28,7 +29,7 @@ static bool grant_alive(store_txn *t, const uint8_t grant[GRANT_ID_LEN])
     return store_get(t, STORE_DB_GRANTS, grant, GRANT_ID_LEN, &v) == WT_OK;
 }
 
-static bool is_dead(struct scan *w, store_val v)
+static bool is_dead(struct scan *w, store_val k, store_val v)
 {
     switch (w->which) {
     case GC_CODES: {
@@ -57,7 +58,9 @@ static bool is_dead(struct scan *w, store_val v)
             exp = exp << 8 | ((const uint8_t *)v.data)[i];
         return exp <= w->now;
     }
-    case GC_CLIENTS: return register_unused_expired(v.data, v.len, w->now, w->unused_client_ttl);
+    case GC_CLIENTS: /* unused registrations, and metadata-document clients gone idle */
+        return register_unused_expired(v.data, v.len, w->now, w->unused_client_ttl) ||
+               cimd_idle_expired(w->t, k.data, k.len, v.data, v.len, w->now, CIMD_IDLE_TTL);
     }
     return false;
 }
@@ -67,7 +70,7 @@ static int visit(void *arg, store_val k, store_val v)
     struct scan *w = arg;
     if (k.len > 512)
         return 0;
-    if (is_dead(w, v)) {
+    if (is_dead(w, k, v)) {
         memcpy(w->dead[w->ndead], k.data, k.len);
         w->dead_len[w->ndead++] = k.len;
     }

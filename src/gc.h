@@ -18,8 +18,6 @@ typedef struct {
     int64_t unused_client_ttl; /* set by the caller: cfg.registration.unused_client_ttl (dynamic
                                   registrations that never obtained a token are removed, with
                                   client_remove, that long after registering); 0: keep them */
-    uint64_t cimd_purged;      /* idle metadata-document clients removed (cimd_purge_idle) */
-    bool cimd_done;            /* that purge found nothing more to do in this pass */
 } gc_state;
 
 /* Scans up to `scan` records of each database from where *s left off and deletes the dead

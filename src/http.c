@@ -16,7 +16,6 @@
 
 #include "http.h"
 #include "log.h"
-#include "cimd.h"
 #include "clients.h"
 #include "gc.h"
 #include "metadata.h"
@@ -687,13 +686,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
 static wt_status purge_run(store_txn *t, void *arg)
 {
-    gc_state *s = arg;
-    int64_t now = now_us() / 1000000;
-    bool more = false;
-    wt_status st = gc_step(t, now, PURGE_SCAN, s);
-    if (st == WT_OK)
-        st = cimd_purge_idle(t, now, CIMD_IDLE_TTL, 100, &s->cimd_purged, &more);
-    return st;
+    return gc_step(t, now_us() / 1000000, PURGE_SCAN, arg);
 }
 
 static void purge_done(store_op *op, wt_status st)
@@ -725,10 +718,10 @@ static void *thread_main(void *arg)
     h2o_multithread_register_receiver(t->ctx.queue, &t->stop_rx, on_stop);
     t->reader = store_reader_new(t->a->st);
     client_cache_enable();
-    h2o_timeout_init(t->loop, &t->sse_heartbeat,
-                     (uint64_t)(t->a->cfg.gateway_sse_heartbeat > 0 ? t->a->cfg.gateway_sse_heartbeat
-                                                                    : 3600) *
-                         1000);
+    h2o_timeout_init(
+        t->loop, &t->sse_heartbeat,
+        (uint64_t)(t->a->cfg.gateway_sse_heartbeat > 0 ? t->a->cfg.gateway_sse_heartbeat : 3600) *
+            1000);
     /* One accept context per listen entry (TLS differs); listeners[i]->data points at it. */
     h2o_accept_ctx_t *actx = calloc(t->nlisteners, sizeof *actx);
     for (size_t i = 0; i < t->nlisteners; i++) {

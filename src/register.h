@@ -162,11 +162,4 @@ wt_status register_mark_used(store_txn *t, const char *client_id);
  * then removes the client with client_remove. */
 bool register_unused_expired(const void *doc, size_t len, int64_t now, int64_t ttl);
 
-/* A whole-database variant for tests and one-off tools: deletes (client_remove: with its
- * grants, tokens and consents) up to `limit` DCR clients
- * whose document says "used": false and whose client_id_issued_at is at least `ttl` seconds
- * before `now`. Adds the number removed to *count and sets *more when `limit` was reached. */
-wt_status register_purge_unused(store_txn *t, int64_t now, int64_t ttl, size_t limit,
-                                uint64_t *count, bool *more);
-
 #endif

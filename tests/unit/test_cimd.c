@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "cimd.h"
+#include "gc.h"
 #include "clients.h"
 #include "embedded.h"
 #include "grants.h"
@@ -695,22 +696,30 @@ static wt_status run_grant(store_txn *t, void *arg)
     if (m->live)
         memset(g.refresh_sel, 0x42, sizeof g.refresh_sel);
     wt_status s = grant_create(t, &g, id);
-    if (s == WT_OK && m->live)
-        s = store_put(t, STORE_DB_REFRESH, g.refresh_sel, 16, "x", 1, 0);
+    if (s == WT_OK && m->live) { /* a real record, so the purge's other scans keep it too */
+        refresh_rec r = {.iat = 1, .exp = INT64_MAX / 2};
+        memcpy(r.grant, id, GRANT_ID_LEN);
+        buf_t b;
+        buf_init(&b, 4096);
+        s = refresh_rec_encode(&b, &r);
+        if (s == WT_OK)
+            s = store_put(t, STORE_DB_REFRESH, g.refresh_sel, 16, b.p, b.len, 0);
+        buf_free(&b);
+    }
     return s;
 }
 
+/* The purge runs as gc's bounded scan does in the server: `scan` clients a step. */
 struct purge {
-    int64_t now, idle;
-    size_t limit;
-    uint64_t count;
-    bool more;
+    int64_t now;
+    size_t scan;
+    gc_state gc;
 };
 
 static wt_status run_purge(store_txn *t, void *arg)
 {
     struct purge *p = arg;
-    return cimd_purge_idle(t, p->now, p->idle, p->limit, &p->count, &p->more);
+    return gc_step(t, p->now, p->scan, &p->gc);
 }
 
 static wt_status exists(const char *id)
@@ -739,17 +748,18 @@ Test(cimd_store, purge_idle)
     cr_assert_eq(store_write_sync(st, run_grant, &g2), WT_OK);
     cr_assert_eq(store_write_sync(st, run_grant, &g3), WT_OK);
 
-    struct purge p = {.now = 2000, .idle = 1000, .limit = 1};
+    /* idle clients are those not fetched for CIMD_IDLE_TTL: "now" is that far past 1000 */
+    struct purge p = {.now = CIMD_IDLE_TTL + 1000, .scan = 1};
     cr_assert_eq(store_write_sync(st, run_purge, &p), WT_OK);
-    cr_assert_eq(p.count, 1);
-    cr_assert(p.more, "the limit was reached");
-    p.more = false;
-    cr_assert_eq(store_write_sync(st, run_purge, &p), WT_OK);
-    cr_assert_eq(p.count, 2);
-    p.more = false;
-    cr_assert_eq(store_write_sync(st, run_purge, &p), WT_OK);
-    cr_assert_eq(p.count, 2);
-    cr_assert(!p.more);
+    cr_assert_not(gc_pass_done(&p.gc), "one client a step: the pass is not over");
+    while (!gc_pass_done(&p.gc))
+        cr_assert_eq(store_write_sync(st, run_purge, &p), WT_OK);
+    cr_assert_eq(p.gc.purged[GC_CLIENTS], 2, "purged %llu",
+                 (unsigned long long)p.gc.purged[GC_CLIENTS]);
+    struct purge again = {.now = CIMD_IDLE_TTL + 1000, .scan = 100};
+    while (!gc_pass_done(&again.gc))
+        cr_assert_eq(store_write_sync(st, run_purge, &again), WT_OK);
+    cr_assert_eq(again.gc.purged[GC_CLIENTS], 0, "nothing more to purge");
     cr_assert_eq(exists("https://a.example/old"), WT_NOTFOUND);
     cr_assert_eq(exists("https://a.example/old-dead-grant"), WT_NOTFOUND);
     cr_assert_eq(exists("https://a.example/old-live"), WT_OK, "a live refresh token keeps it");

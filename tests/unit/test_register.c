@@ -11,6 +11,7 @@
 
 #include "embedded.h"
 #include "oauth.h"
+#include "gc.h"
 #include "register.h"
 
 static scope_catalogue cat;
@@ -539,17 +540,26 @@ static void store_teardown(void)
     unload_cat();
 }
 
+/* The purge runs as gc's bounded scan does in the server: `scan` clients a step. */
 struct purge_arg {
-    int64_t now, ttl;
-    size_t limit;
-    uint64_t count;
-    bool more;
+    int64_t now;
+    size_t scan;
+    gc_state gc;
 };
 
 static wt_status run_purge(store_txn *t, void *arg)
 {
     struct purge_arg *p = arg;
-    return register_purge_unused(t, p->now, p->ttl, p->limit, &p->count, &p->more);
+    return gc_step(t, p->now, p->scan, &p->gc);
+}
+
+/* Steps until a full pass; returns the clients removed. */
+static uint64_t purge_pass(int64_t now, int64_t ttl)
+{
+    struct purge_arg p = {.now = now, .scan = 100, .gc = {.unused_client_ttl = ttl}};
+    while (!gc_pass_done(&p.gc))
+        cr_assert_eq(store_write_sync(st, run_purge, &p), WT_OK);
+    return p.gc.purged[GC_CLIENTS];
 }
 
 static wt_status run_mark(store_txn *t, void *arg)
@@ -608,23 +618,26 @@ Test(register_store, purge_removes_only_old_unused_dcr_clients)
     char *cli_id = strdup(str(cdoc, "client_id"));
     json_decref(cdoc);
 
-    struct purge_arg p = {.now = 4000, .ttl = 2000, .limit = 100};
-    cr_assert_eq(store_write_sync(st, run_purge, &p), WT_OK);
-    cr_assert_eq(p.count, 1);
-    cr_assert_not(p.more);
+    cr_assert_eq(purge_pass(4000, 2000), 1);
     cr_assert_not(exists(old_unused));
     cr_assert(exists(old_used));
     cr_assert(exists(new_unused));
     cr_assert(exists(cli_id));
-    /* limit */
-    p = (struct purge_arg){.now = 100000, .ttl = 2000, .limit = 0};
+    /* bounded steps: one client scanned per step, so a step does not finish the pass */
+    struct purge_arg p = {.now = 100000, .scan = 1, .gc = {.unused_client_ttl = 2000}};
     cr_assert_eq(store_write_sync(st, run_purge, &p), WT_OK);
-    cr_assert(p.more);
-    p = (struct purge_arg){.now = 100000, .ttl = 2000, .limit = 1};
-    cr_assert_eq(store_write_sync(st, run_purge, &p), WT_OK);
-    cr_assert_eq(p.count, 1);
-    cr_assert(p.more);
+    cr_assert_not(gc_pass_done(&p.gc));
+    while (!gc_pass_done(&p.gc))
+        cr_assert_eq(store_write_sync(st, run_purge, &p), WT_OK);
+    cr_assert_eq(p.gc.purged[GC_CLIENTS], 1);
     cr_assert_not(exists(new_unused));
+    cr_assert(exists(old_used));
+    cr_assert(exists(cli_id));
+    /* ttl 0 keeps them all */
+    char *kept = add(b, 1000, rat);
+    cr_assert_eq(purge_pass(100000, 0), 0);
+    cr_assert(exists(kept));
+    free(kept);
     free(old_unused);
     free(old_used);
     free(new_unused);
