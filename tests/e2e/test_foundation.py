@@ -259,11 +259,6 @@ class BodyCapTest(WattleTestCase):
 
     def test_body_over_max_body_bytes_is_json_413(self):
         server = self.start_server(config={"max_body_bytes": 2048})
-        probe = server.request("POST", "/oauth/token",
-                               headers={"Content-Type": "application/x-www-form-urlencoded"},
-                               body=b"grant_type=client_credentials")
-        if probe.status == 404:
-            self.skipTest("token endpoint not implemented yet")
         body = b"grant_type=client_credentials&pad=" + b"a" * 4096
         r = server.request("POST", "/oauth/token",
                            headers={"Content-Type": "application/x-www-form-urlencoded"},
