@@ -3,6 +3,8 @@
  * assertions are signed here with EVP_DigestSign (not libjwt), so the verifier is checked
  * against an independent signer. The store tests get a fresh temporary LMDB directory. */
 #include <criterion/criterion.h>
+
+#include "tmpstore.h"
 #include <ftw.h>
 #include <jansson.h>
 #include <openssl/bio.h>
@@ -764,27 +766,12 @@ static store *st;
 
 static void store_setup(void)
 {
-    char dir[128], err[256] = "";
-    snprintf(tmp, sizeof tmp, "/tmp/wattle-assertion-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp));
-    snprintf(dir, sizeof dir, "%s/data", tmp);
-    cr_assert_eq(store_open(&st, dir, false, err, sizeof err), WT_OK, "%s", err);
-}
-
-static int rm_one(const char *path, const struct stat *s, int flag, struct FTW *ftw)
-{
-    (void)s;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    st = tmpstore_open(tmp, sizeof tmp, NULL, 0, "assertion");
 }
 
 static void store_teardown(void)
 {
-    store_close(st);
-    st = NULL;
-    if (tmp[0])
-        nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tmpstore_close(&st, tmp);
 }
 
 TestSuite(assertion_store, .init = store_setup, .fini = store_teardown, .timeout = 120);

@@ -14,6 +14,7 @@
 
 #include "cimd.h"
 #include "gc.h"
+#include "tmpstore.h"
 #include "clients.h"
 #include "embedded.h"
 #include "grants.h"
@@ -545,28 +546,15 @@ Test(cimd, fetch_reports_a_closed_port)
 static char tmpdir[64];
 static store *st;
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void store_up(void)
 {
     load_cat();
-    char err[256] = "";
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/wattle-cimd-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    cr_assert_eq(store_open(&st, tmpdir, false, err, sizeof err), WT_OK, "%s", err);
+    st = tmpstore_open(tmpdir, sizeof tmpdir, NULL, 0, "cimd");
 }
 
 static void store_down(void)
 {
-    store_close(st);
-    st = NULL;
-    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tmpstore_close(&st, tmpdir);
     unload_cat();
 }
 

@@ -7,25 +7,20 @@
 
 #include "clients.h"
 #include "store.h"
+#include "tmpstore.h"
 
 static char tmpdir[64];
 static store *st;
 
 static void setup(void)
 {
-    char err[256];
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/wattle-clients-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    cr_assert_eq(store_open(&st, tmpdir, false, err, sizeof err), WT_OK, "%s", err);
+    st = tmpstore_open(tmpdir, sizeof tmpdir, NULL, 0, "clients");
 }
 
 static void teardown(void)
 {
     client_cache_flush();
-    store_close(st);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    cr_assert_eq(system(cmd), 0);
+    tmpstore_close(&st, tmpdir);
 }
 
 TestSuite(clients, .init = setup, .fini = teardown);

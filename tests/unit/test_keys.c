@@ -19,6 +19,7 @@
 #include "crypto.h"
 #include "keys.h"
 #include "store.h"
+#include "tmpstore.h"
 
 static char tmp[64];
 static char dir[128];
@@ -28,28 +29,13 @@ static store *st;
 
 static void setup(void)
 {
-    char err[256];
     umask(022);
-    snprintf(tmp, sizeof tmp, "/tmp/wattle-keys-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp));
-    snprintf(dir, sizeof dir, "%s/data", tmp);
-    cr_assert_eq(store_open(&st, dir, false, err, sizeof err), WT_OK, "%s", err);
-}
-
-static int rm_one(const char *path, const struct stat *s, int flag, struct FTW *ftw)
-{
-    (void)s;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    st = tmpstore_open(tmp, sizeof tmp, dir, sizeof dir, "keys");
 }
 
 static void teardown(void)
 {
-    store_close(st);
-    st = NULL;
-    if (tmp[0])
-        nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tmpstore_close(&st, tmp);
 }
 
 TestSuite(keys, .init = setup, .fini = teardown, .timeout = 60);

@@ -12,6 +12,7 @@
 #include "embedded.h"
 #include "oauth.h"
 #include "gc.h"
+#include "tmpstore.h"
 #include "register.h"
 
 static scope_catalogue cat;
@@ -519,24 +520,12 @@ static store *st;
 static void store_setup(void)
 {
     load_cat();
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/wattle-reg-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    char err[256];
-    cr_assert_eq(store_open(&st, tmpdir, false, err, sizeof err), WT_OK, "%s", err);
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    st = tmpstore_open(tmpdir, sizeof tmpdir, NULL, 0, "reg");
 }
 
 static void store_teardown(void)
 {
-    store_close(st);
-    nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    tmpstore_close(&st, tmpdir);
     unload_cat();
 }
 
