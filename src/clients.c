@@ -230,14 +230,20 @@ static wt_status client_fields(client_t *out)
     return WT_OK;
 }
 
-wt_status client_load(store_txn *t, const char *id, client_t *out)
+/* The stored bytes of a client document; out is cleared first. */
+static wt_status client_raw(store_txn *t, const char *id, client_t *out, store_val *v)
 {
-    store_val v;
     memset(out, 0, sizeof *out);
     size_t idlen = strlen(id);
     if (idlen == 0 || idlen > 400)
         return WT_NOTFOUND;
-    wt_status st = store_get(t, STORE_DB_CLIENTS, id, idlen, &v);
+    return store_get(t, STORE_DB_CLIENTS, id, idlen, v);
+}
+
+wt_status client_load(store_txn *t, const char *id, client_t *out)
+{
+    store_val v;
+    wt_status st = client_raw(t, id, out, &v);
     if (st != WT_OK)
         return st;
     out->doc = json_loadb(v.data, v.len, 0, NULL);
@@ -286,14 +292,10 @@ wt_status client_load_shared(store_txn *t, const char *id, client_t *out)
     if (!client_cache)
         return client_load(t, id, out);
     store_val v;
-    memset(out, 0, sizeof *out);
-    size_t idlen = strlen(id);
-    if (idlen == 0 || idlen > 400)
-        return WT_NOTFOUND;
-    wt_status st = store_get(t, STORE_DB_CLIENTS, id, idlen, &v);
+    wt_status st = client_raw(t, id, out, &v);
     if (st != WT_OK)
         return st;
-    struct cached_client *c = &client_cache[slot_of(id, idlen)];
+    struct cached_client *c = &client_cache[slot_of(id, strlen(id))];
     if (!c->doc || c->len != v.len || memcmp(c->raw, v.data, v.len) != 0) {
         json_t *doc = json_loadb(v.data, v.len, 0, NULL);
         char *raw = doc ? malloc(v.len ? v.len : 1) : NULL;

@@ -355,3 +355,39 @@ const char *form_duplicate(const form_t *f)
                 return f->v[j].name;
     return NULL;
 }
+
+/* True when the form-encoded name n[0..len) decodes to want (no allocation). */
+static bool name_is(const char *n, size_t len, const char *want)
+{
+    size_t w = 0, wl = strlen(want);
+    for (size_t i = 0; i < len; i++, w++) {
+        char c = n[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%' && i + 2 < len && hexval((unsigned char)n[i + 1]) >= 0 &&
+                   hexval((unsigned char)n[i + 2]) >= 0) {
+            c = (char)(hexval((unsigned char)n[i + 1]) * 16 + hexval((unsigned char)n[i + 2]));
+            i += 2;
+        }
+        if (w >= wl || c != want[w])
+            return false;
+    }
+    return w == wl;
+}
+
+bool form_has(const char *s, size_t len, const char *name)
+{
+    size_t p = 0;
+    while (p < len) {
+        size_t end = p;
+        while (end < len && s[end] != '&')
+            end++;
+        size_t nend = p;
+        while (nend < end && s[nend] != '=')
+            nend++;
+        if (name_is(s + p, nend - p, name))
+            return true;
+        p = end + 1;
+    }
+    return false;
+}

@@ -21,6 +21,7 @@
  * error_description characters, so it can be sent as is; it may name the parameter. */
 #ifndef WATTLE_FORM_H
 #define WATTLE_FORM_H
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "status.h"
@@ -70,5 +71,10 @@ size_t form_count(const form_t *f, const char *name);
 
 /* The name of the first parameter that is given more than once, or NULL. Owned by f. */
 const char *form_duplicate(const form_t *f);
+
+/* True when the form-encoded string s[0..len) has a parameter whose decoded name is `name`,
+ * without parsing it into a form_t (no allocation: for the gateway's per-request check that no
+ * access token travels in the query). Malformed escapes simply do not match. */
+bool form_has(const char *s, size_t len, const char *name);
 
 #endif

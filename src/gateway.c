@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "form.h"
 #include "gateway.h"
 #include "scope.h"
 
@@ -249,50 +250,9 @@ bool gw_audience_matches(const char *token_resource, const char *resource_norm)
 
 /* ---------------------------------------------------------------- query */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* True when the form-encoded name n[0..len) decodes to want. */
-static bool name_is(const char *n, size_t len, const char *want)
-{
-    size_t w = 0, wl = strlen(want);
-    for (size_t i = 0; i < len; i++, w++) {
-        char c = n[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%' && i + 2 < len && hexval(n[i + 1]) >= 0 && hexval(n[i + 2]) >= 0) {
-            c = (char)(hexval(n[i + 1]) * 16 + hexval(n[i + 2]));
-            i += 2;
-        }
-        if (w >= wl || c != want[w])
-            return false;
-    }
-    return w == wl;
-}
-
 bool gw_query_has_access_token(const char *q, size_t len)
 {
-    size_t p = 0;
-    while (p < len) {
-        size_t end = p;
-        while (end < len && q[end] != '&')
-            end++;
-        size_t nend = p;
-        while (nend < end && q[nend] != '=')
-            nend++;
-        if (name_is(q + p, nend - p, "access_token"))
-            return true;
-        p = end + 1;
-    }
-    return false;
+    return form_has(q, len, "access_token");
 }
 
 /* ---------------------------------------------------------------- cookies */

@@ -368,3 +368,16 @@ Test(form, free_null_safe)
     cr_assert_eq(form_count(NULL, "a"), 0);
     cr_assert_null(form_duplicate(NULL));
 }
+
+Test(form, has_finds_decoded_names_without_parsing)
+{
+    const char q[] = "a=1&access%5Ftoken=x&b";
+    cr_assert(form_has(q, sizeof q - 1, "access_token"));
+    cr_assert(form_has(q, sizeof q - 1, "b"), "a name without '=' counts");
+    cr_assert_not(form_has(q, sizeof q - 1, "access"));
+    cr_assert_not(form_has("access_tokenx=1", 15, "access_token"));
+    cr_assert_not(form_has("x=access_token", 14, "access_token"), "values are not names");
+    cr_assert_not(form_has("access%5", 8, "access_token"), "a malformed escape does not match");
+    cr_assert(form_has("my+name=1", 9, "my name"), "'+' is a space");
+    cr_assert_not(form_has("", 0, "a"));
+}
