@@ -19,14 +19,15 @@
 #   --tokens N           live access tokens in the main store (default 1000000; quick 1000)
 #   --small-tokens N     full mode also measures validation on a second store of N tokens
 #                        (default 1000; 0 skips it)
-#   --pool N             codes, refresh tokens and revocable tokens to seed, each
+#   --pool N             codes, refresh tokens and revocable tokens to seed, each (codes:
+#                        twice as many when code_high runs)
 #                        (default 600000; quick 30000). A scenario that runs out says so.
 #   --duration S         seconds per run (default 5; quick 1)
 #   --repeat R           runs per scenario; figures are medians (default 3; quick 1)
 #   --connections C      wrk connections (default 32; quick 8)
 #   --wrk-threads T      wrk threads (default 2)
 #   --scenarios LIST     comma-separated subset of: validation,forward_auth,introspection,code,
-#                        refresh,client_credentials,cc_high,revocation,consent,mixed
+#                        code_high,refresh,client_credentials,cc_high,revocation,consent,mixed
 #   --profile            also `perf record -g` the server during the first run of validation
 #                        and client_credentials (build/bench/run/perf-*.data)
 #   --no-build           use the binaries already in build/bench
@@ -47,10 +48,11 @@ DURATION=""
 REPEAT=""
 CONNS=""
 WRK_THREADS=2
-SCENARIOS="validation,forward_auth,introspection,code,refresh,client_credentials,cc_high,revocation,consent,mixed"
+SCENARIOS="validation,forward_auth,introspection,code,code_high,refresh,client_credentials,cc_high,revocation,consent,mixed"
 PROFILE=0
 BUILD_IT=1
-HIGH_CONNS=256 # cc_high: client_credentials with this many connections (group commit)
+HIGH_CONNS=256 # cc_high, code_high: client_credentials and code exchange with this many
+               # connections (more requests share each commit)
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -78,6 +80,7 @@ if [ "$QUICK" = 1 ]; then
   : "${TOKENS:=1000}" "${POOL:=30000}" "${DURATION:=1}" "${REPEAT:=1}" "${CONNS:=8}"
   SMALL_TOKENS=0
   SCENARIOS="${SCENARIOS//,cc_high/}"
+  SCENARIOS="${SCENARIOS//,code_high/}"
   SCENARIOS="${SCENARIOS//,mixed/}"
 else
   : "${TOKENS:=1000000}" "${POOL:=600000}" "${DURATION:=5}" "${REPEAT:=3}" "${CONNS:=32}"
@@ -228,8 +231,10 @@ EOF
 seed_store() { # DIR ACCESS POOL
   mkdir -p "$1"
   write_config "$1"
-  say "seeding $1: $2 access tokens, $3 codes, $3 refresh tokens, $3 revocable tokens"
-  if ! "$SEED" -c "$1/wattle.json" --out "$1/seed" --access "$2" --codes "$3" --refresh "$3" \
+  local codes="$3"
+  want code_high && codes=$((2 * $3)) # half for code, half for code_high
+  say "seeding $1: $2 access tokens, $codes codes, $3 refresh tokens, $3 revocable tokens"
+  if ! "$SEED" -c "$1/wattle.json" --out "$1/seed" --access "$2" --codes "$codes" --refresh "$3" \
     --revoke "$3" 2>&1 | sed 's/^/  /' >&2; then
     die "seeding failed"
   fi
@@ -270,17 +275,22 @@ run_wrk() {
   local rps=() p50=() p99=() cpu=() other=() logins=() requests=0 syncs=0 bad="" exhausted=0
   local r_rps=() r_p50=() r_p99=() t_rps=()
   for ((rep = 1; rep <= REPEAT; rep++)); do
-    local log="$RUN/wrk-$name.$rep.log" args=() tline=""
-    if [ -n "${PAIR_URL:-}" ]; then
-      # The baseline, measured right before this run: background load drifts over minutes.
-      wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$HERE/scenario.lua" \
-        "$PAIR_URL" -- path=/ nthreads="$WRK_THREADS" >"$RUN/wrk-$name.trivial.$rep.log" 2>&1 || true
-      tline="$(grep '^RESULT ' "$RUN/wrk-$name.trivial.$rep.log" | tail -1)"
-    fi
+    local log="$RUN/wrk-$name.$rep.log" args=() targs=() tline=""
     for a in "$@"; do
       if [ "$once" = 1 ] && [ "${a#pool=}" != "$a" ]; then args+=("$a.$rep"); else args+=("$a"); fi
     done
     args+=("nthreads=$WRK_THREADS")
+    if [ -n "${PAIR_URL:-}" ]; then
+      # The baseline, measured right before this run (background load drifts over minutes),
+      # with the very same requests: same method, path, headers, body and pool of tokens, so
+      # wrk does the same work on both sides and the ratio compares the servers alone. The
+      # trivial server answers its fixed body to all of them; a single-use pool is walked
+      # round and round, since nothing is used up there.
+      for a in "${args[@]}"; do [ "$a" = mode=once ] && targs+=(mode=cycle) || targs+=("$a"); done
+      wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s -s "$HERE/scenario.lua" \
+        "$PAIR_URL" -- "${targs[@]}" >"$RUN/wrk-$name.trivial.$rep.log" 2>&1 || true
+      tline="$(grep '^RESULT ' "$RUN/wrk-$name.trivial.$rep.log" | tail -1)"
+    fi
     [ "$QUICK" = 1 ] && args+=("strict=1")
     (while kill -0 "$pid" 2>/dev/null; do rss "$pid"; sleep 0.2; done) >>"$samp" &
     local sampler=$! perfpid="" recpid="" lp=""
@@ -442,7 +452,12 @@ AUTHZ_QUERY="response_type=code&client_id=$CLIENT_ID&redirect_uri=$REDIRECT_ENC&
 # 500k, so that wrk loads it quickly).
 prepare_pools() { # DIR
   local d="$1/seed" f n
-  for f in codes refresh revoke; do
+  if want code_high && [ -s "$d/codes.txt" ]; then
+    n="$(wc -l <"$d/codes.txt")"
+    tail -n "$((n / 2))" "$d/codes.txt" >"$d/codes_high.txt"
+    head -n "$((n - n / 2))" "$d/codes.txt" >"$d/codes.half" && mv "$d/codes.half" "$d/codes.txt"
+  fi
+  for f in codes codes_high refresh revoke; do
     [ -s "$d/$f.txt" ] || continue
     tail -n 1 "$d/$f.txt" >"$d/$f.probe"
     head -n -1 "$d/$f.txt" >"$d/$f.wrk"
@@ -510,6 +525,19 @@ if want code; then
     run_wrk code "$SERVER_PID" "$BASE" method=POST path=/oauth/token pool="$MAIN/seed/codes.wrk" \
       mode=once auth="Basic $APP_BASIC" \
       body="grant_type=authorization_code&code=@T@&code_verifier=$VERIFIER&redirect_uri=$REDIRECT_ENC"
+  fi
+fi
+if want code_high; then
+  probe code_high -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=authorization_code \
+    -d "code=$(cat "$MAIN/seed/codes_high.probe")" -d "code_verifier=$VERIFIER" \
+    -d "redirect_uri=$REDIRECT_ENC" "$BASE/oauth/token"
+  if skip_unless_2xx code_high; then
+    saved="$CONNS"
+    CONNS="$HIGH_CONNS"
+    run_wrk code_high "$SERVER_PID" "$BASE" method=POST path=/oauth/token \
+      pool="$MAIN/seed/codes_high.wrk" mode=once auth="Basic $APP_BASIC" \
+      body="grant_type=authorization_code&code=@T@&code_verifier=$VERIFIER&redirect_uri=$REDIRECT_ENC"
+    CONNS="$saved"
   fi
 fi
 
@@ -631,7 +659,7 @@ OUT="$RUN/results.md"
   echo
   echo "| scenario | req/s | × trivial | p50 ms | × trivial | p99 ms | × trivial | trivial req/s (paired) | server CPU % | other load % | RssAnon end / max MB | RssFile MB | ops per commit | runs: req/s (other load) |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-  for name in trivial validation validation_small forward_auth introspection code refresh client_credentials cc_high revocation consent mixed_alone mixed_logins1 mixed_logins2 trivial_after; do
+  for name in trivial validation validation_small forward_auth introspection code code_high refresh client_credentials cc_high revocation consent mixed_alone mixed_logins1 mixed_logins2 trivial_after; do
     st="${R[$name.status]:-}"
     [ -z "$st" ] && continue
     label="$name"
@@ -643,6 +671,7 @@ OUT="$RUN/results.md"
       forward_auth) label="validation: forward-auth (no body)" ;;
       introspection) label="introspection" ;;
       code) label="code exchange" ;;
+      code_high) label="code exchange, $HIGH_CONNS connections" ;;
       refresh) label="refresh rotation" ;;
       client_credentials) label="client_credentials" ;;
       cc_high) label="client_credentials, $HIGH_CONNS connections" ;;
@@ -681,7 +710,7 @@ OUT="$RUN/results.md"
   if [ -n "${R[mixed.probe]:-}" ] && [ "${R[mixed.probe]}" != validation ]; then
     echo "The gateway answered 404, so the consent page stood in for validation in the mixed run."
   fi
-  echo "× trivial: each run of a scenario is preceded by a run of the same wrk settings against the trivial server, which stays up all along; the ratio is the median over the runs of (scenario / adjacent trivial run). The trivial rows themselves are compared with the median of all trivial runs at the start and the end ($(printf '%.0f' "$TR") req/s, p50 $(ms "$T50") ms, p99 $(ms "$T99") ms)."
+  echo "× trivial: each run of a scenario is preceded by a run of the same wrk settings and the very same requests (method, path, headers, body, token pool) against the trivial server, which stays up all along; the ratio is the median over the runs of (scenario / adjacent trivial run). The trivial rows themselves are compared with the median of all trivial runs at the start and the end ($(printf '%.0f' "$TR") req/s, p50 $(ms "$T50") ms, p99 $(ms "$T99") ms)."
   echo "server CPU: % of one core; other load: % of the whole machine used by other processes (not the server, not wrk) during the runs."
 } >"$OUT"
 echo
