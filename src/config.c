@@ -513,6 +513,14 @@ static int64_t online_cores(void)
     return n < 1 ? 1 : n > 256 ? 256 : n;
 }
 
+/* Half the cores, at least one: logins never take more than half the machine from validation,
+ * and each hash in flight holds 32 MiB. */
+static int64_t half_the_cores(void)
+{
+    int64_t n = online_cores() / 2;
+    return n < 1 ? 1 : n > 64 ? 64 : n;
+}
+
 /* Indexed by enum log_level. */
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
 _Static_assert(LOG_ERROR == 0 && LOG_WARN == 1 && LOG_INFO == 2 && LOG_DEBUG == 3,
@@ -597,6 +605,8 @@ static const struct key config_keys[] = {
      .min = 1, .max = FILE_PATH_MAX, .flags = F_PATH, .check = check_file_path},
     {.name = "threads", .type = K_INT, .off = CFG(threads), .dyn = online_cores, .min = 1,
      .max = 256},
+    {.name = "password_hash_workers", .type = K_INT, .off = CFG(password_hash_workers),
+     .dyn = half_the_cores, .min = 1, .max = 64},
     {.name = "realm", .type = K_STRING, .off = CFG(realm), .sdef = "Wattle", .min = 1,
      .max = 256, .check = check_realm},
     {.name = "scopes", .type = K_STRING, .off = CFG(scopes), .min = 1, .max = FILE_PATH_MAX,

@@ -42,6 +42,7 @@ typedef struct {
     size_t nlisten; /* ≥ 1 */
     char *data_dir;
     int threads; /* default: online cores (sysconf), clamped to 1..256 */
+    int password_hash_workers; /* default: half the online cores, at least 1 */
     char *realm;
     char *scopes; /* catalogue file path, or NULL = the built-in scopes/gumnut.json */
     config_resource *resources;

@@ -712,6 +712,9 @@ static void *thread_main(void *arg)
 {
     http_thread *t = arg;
     struct server *srv = (struct server *)t->a->http_server;
+    char name[16];
+    snprintf(name, sizeof name, "wattle-loop%d", t->idx);
+    pthread_setname_np(pthread_self(), name);
     t->loop = h2o_evloop_create();
     h2o_context_init(&t->ctx, t->loop, &srv->gc);
     h2o_multithread_register_receiver(t->ctx.queue, &t->done_rx, on_job_done);

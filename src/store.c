@@ -758,6 +758,7 @@ static void maybe_check_readers(store *s)
 static void *writer_main(void *arg)
 {
     store *s = arg;
+    pthread_setname_np(pthread_self(), "wattle-writer");
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->head && !s->stopping) {

@@ -1,6 +1,7 @@
 /* workers.c — a fixed pool of pthreads draining one FIFO queue of worker_jobs. */
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -13,12 +14,14 @@ struct workers {
     worker_job *head, *tail;
     bool stopping;
     int n, nice;
+    char name[16]; /* the threads' name (top -H, perf), at most 15 characters */
     pthread_t *threads;
 };
 
 static void *worker_main(void *arg)
 {
     workers *w = arg;
+    pthread_setname_np(pthread_self(), w->name);
     /* Linux applies a thread's own niceness to that thread only (setpriority on its tid). */
     if (w->nice)
         setpriority(PRIO_PROCESS, (id_t)gettid(), w->nice);
@@ -43,12 +46,13 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-workers *workers_new(int n, int nice)
+workers *workers_new(int n, int nice, const char *name)
 {
     workers *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
     w->nice = nice;
+    snprintf(w->name, sizeof w->name, "%s", name);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     w->threads = calloc((size_t)n, sizeof *w->threads);

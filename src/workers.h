@@ -14,9 +14,9 @@ struct worker_job {
     worker_job *next;              /* owned by the queue */
 };
 
-/* Starts n threads, at scheduling niceness `nice` (0: as the process; 10: they yield the CPU
- * to the event loops). NULL on failure. */
-workers *workers_new(int n, int nice);
+/* Starts n threads named `name` (at most 15 characters), at scheduling niceness `nice` (0: as
+ * the process; 10: they yield the CPU to the event loops). NULL on failure. */
+workers *workers_new(int n, int nice, const char *name);
 /* Runs what is queued, stops and joins the threads, frees the pool. NULL-safe. */
 void workers_free(workers *w);
 void workers_submit(workers *w, worker_job *job);

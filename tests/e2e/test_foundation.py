@@ -392,6 +392,20 @@ class DataDirTest(WattleTestCase):
         with open(path) as f:
             self.assertEqual(f.read(), "hello", "the file must be left alone")
 
+    def test_threads_are_named_and_counted_by_the_config(self):
+        # `top -H` and perf show what each thread is; password_hash_workers sets how many
+        # logins hash at once (each holds 32 MiB).
+        with self.make_server(config={"threads": 3, "password_hash_workers": 2}) as s:
+            task = "/proc/%d/task" % s.proc.pid
+            names = []
+            for t in os.listdir(task):
+                with open(os.path.join(task, t, "comm")) as f:
+                    names.append(f.read().strip())
+            self.assertEqual(names.count("wattle-hash"), 2, names)
+            self.assertEqual([n for n in names if n.startswith("wattle-loop")],
+                             ["wattle-loop0", "wattle-loop1", "wattle-loop2"])
+            self.assertEqual(names.count("wattle-writer"), 1, names)
+
     def test_restart_on_same_data_dir(self):
         with self.make_server() as s:
             self.assertEqual(s.get("/healthz").status, 200)
