@@ -160,15 +160,22 @@ void http_json_text(h2o_req_t *req, int status, const char *json, size_t len, bo
 
 void http_json(h2o_req_t *req, int status, json_t *body)
 {
-    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    /* Serialised into a stack buffer (h2o_send_inline copies it into the request's pool): no
+     * growing heap string and no copy of it, which json_dumps would make on every response. */
+    char stack[2048], *s = stack;
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+    size_t n = body ? json_dumpb(body, stack, sizeof stack, flags) : 0;
+    if (n > sizeof stack) {
+        s = h2o_mem_alloc_pool(&req->pool, n);
+        n = json_dumpb(body, s, n, flags);
+    }
     json_decref(body);
-    if (!s) {
+    if (n == 0) {
         static const char oom[] = "{\"error\":\"server_error\"}";
         http_json_text(req, 500, oom, sizeof oom - 1, false);
         return;
     }
-    http_json_text(req, status, s, strlen(s), false);
-    free(s);
+    http_json_text(req, status, s, n, false);
 }
 
 void http_oauth_error(h2o_req_t *req, int status, enum oauth_error e, const char *desc)

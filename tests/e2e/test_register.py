@@ -197,6 +197,15 @@ class RegisterTest(RegistrationCase):
             "client_secret", "client_secret_expires_at"})
         self.assertRegex(reg["client_secret"], SECRET_RE)
 
+    def test_large_response_is_whole(self):
+        # Responses are serialised into a 2 KiB stack buffer first; a longer one is written
+        # again into a buffer of its size and must arrive whole.
+        uris = ["https://app.example.com/callback/%03d/%s" % (i, "x" * 150) for i in range(20)]
+        r, reg = self.register({"redirect_uris": uris, "client_name": "Many callbacks"})
+        self.check_common(r, reg)
+        self.assertGreater(int(r.headers["Content-Length"]), 3000)
+        self.assertEqual(reg["redirect_uris"], uris)
+
     def test_client_credentials_registration(self):
         _, reg = self.register({"grant_types": ["client_credentials"], "client_name": "Agent",
                                 "token_endpoint_auth_method": "client_secret_basic"})
