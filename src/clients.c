@@ -7,6 +7,7 @@
 #include "clients.h"
 #include "assertion.h"
 #include "crypto.h"
+#include "doccache.h"
 #include "grants.h"
 #include "redirect.h"
 #include "token.h"
@@ -250,41 +251,22 @@ wt_status client_load(store_txn *t, const char *id, client_t *out)
     return out->doc ? client_fields(out) : WT_ESTORE;
 }
 
-/* The per-thread cache of parsed client documents (client_load_shared). Each entry keeps the
- * exact stored bytes it was parsed from; a lookup compares them with the current record, so a
- * change made by the CLI or another thread is seen at once (SPEC §1: nothing is cached without
- * checking that it is current). Thread-local on purpose: the event-loop threads are the only
- * users, and they never share it. */
-#define CLIENT_CACHE_SLOTS 64
-struct cached_client {
-    char *raw; /* the stored bytes (its key is the client_id inside) */
-    size_t len;
-    json_t *doc;
-};
-static _Thread_local struct cached_client *client_cache;
+/* The per-thread cache of parsed client documents (client_load_shared), checked against the
+ * stored bytes on every lookup, so a change made by the CLI or another thread is seen at once
+ * (SPEC §1: nothing is cached without checking that it is current). Thread-local on purpose:
+ * the event-loop threads are the only users, and they never share it. */
+static _Thread_local doccache *client_cache;
 
 void client_cache_enable(void)
 {
     if (!client_cache)
-        client_cache = calloc(CLIENT_CACHE_SLOTS, sizeof *client_cache);
+        client_cache = doccache_new(64);
 }
 
 void client_cache_flush(void)
 {
-    for (size_t i = 0; client_cache && i < CLIENT_CACHE_SLOTS; i++) {
-        free(client_cache[i].raw);
-        json_decref(client_cache[i].doc);
-    }
-    free(client_cache);
+    doccache_free(client_cache);
     client_cache = NULL;
-}
-
-static size_t slot_of(const char *id, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)id[i]) * 1099511628211ull;
-    return (size_t)(h % CLIENT_CACHE_SLOTS);
 }
 
 wt_status client_load_shared(store_txn *t, const char *id, client_t *out)
@@ -295,21 +277,8 @@ wt_status client_load_shared(store_txn *t, const char *id, client_t *out)
     wt_status st = client_raw(t, id, out, &v);
     if (st != WT_OK)
         return st;
-    struct cached_client *c = &client_cache[slot_of(id, strlen(id))];
-    if (!c->doc || c->len != v.len || memcmp(c->raw, v.data, v.len) != 0) {
-        json_t *doc = json_loadb(v.data, v.len, 0, NULL);
-        char *raw = doc ? malloc(v.len ? v.len : 1) : NULL;
-        if (!raw) {
-            json_decref(doc);
-            return WT_ESTORE;
-        }
-        memcpy(raw, v.data, v.len);
-        free(c->raw);
-        json_decref(c->doc);
-        *c = (struct cached_client){raw, v.len, doc};
-    }
-    out->doc = json_incref(c->doc);
-    return client_fields(out);
+    out->doc = doccache_parse(client_cache, id, strlen(id), v.data, v.len);
+    return out->doc ? client_fields(out) : WT_ESTORE;
 }
 
 void client_free(client_t *c)

@@ -174,7 +174,7 @@ wt_status tokens_redeem_code(store_txn *t, void *arg)
         return refuse(res, OE_INVALID_TARGET,
                       "resource differs from the one in the authorization request");
     user_t u;
-    st = user_by_id(t, r.user_id, &u);
+    st = user_by_id_shared(t, r.user_id, &u);
     if (st == WT_NOTFOUND)
         return refuse(res, OE_INVALID_GRANT,
                       "the user who authorized this code no longer "
@@ -337,7 +337,7 @@ wt_status tokens_refresh(store_txn *t, void *arg)
     if (scope_narrow(g.scope, c->scope, &scope, why, sizeof why) != WT_OK)
         return refuse(res, OE_INVALID_SCOPE, why);
     user_t u = {0};
-    if (g.user_id[0] && (st = user_by_id(t, g.user_id, &u)) != WT_OK) {
+    if (g.user_id[0] && (st = user_by_id_shared(t, g.user_id, &u)) != WT_OK) {
         free(scope);
         if (st == WT_NOTFOUND)
             return refuse(res, OE_INVALID_GRANT, "the user of this grant no longer exists");

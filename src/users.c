@@ -1,9 +1,11 @@
 /* users.c — login users (contract in users.h). Password hashing itself is crypto.c's and runs
  * wherever the caller runs it (the CLI inline, the server on a worker). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crypto.h"
+#include "doccache.h"
 #include "grants.h"
 #include "users.h"
 
@@ -54,9 +56,8 @@ wt_status user_create(store_txn *t, const json_t *doc)
     return st == WT_OK ? put_doc(t, doc) : st;
 }
 
-static wt_status parse(store_val v, user_t *out)
+static wt_status fields(user_t *out)
 {
-    out->doc = json_loadb(v.data, v.len, 0, NULL);
     if (!out->doc)
         return WT_ESTORE;
     out->sub = json_string_value(json_object_get(out->doc, "sub"));
@@ -72,15 +73,59 @@ static wt_status parse(store_val v, user_t *out)
     return WT_OK;
 }
 
-wt_status user_by_id(store_txn *t, const char *sub, user_t *out)
+static wt_status parse(store_val v, user_t *out)
 {
-    store_val v;
+    out->doc = json_loadb(v.data, v.len, 0, NULL);
+    return fields(out);
+}
+
+static wt_status user_raw(store_txn *t, const char *sub, user_t *out, store_val *v)
+{
     memset(out, 0, sizeof *out);
     size_t n = strlen(sub);
     if (n == 0 || n > 100)
         return WT_NOTFOUND;
-    wt_status st = store_get(t, STORE_DB_USERS, sub, n, &v);
+    return store_get(t, STORE_DB_USERS, sub, n, v);
+}
+
+wt_status user_by_id(store_txn *t, const char *sub, user_t *out)
+{
+    store_val v;
+    wt_status st = user_raw(t, sub, out, &v);
     return st == WT_OK ? parse(v, out) : st;
+}
+
+/* user_by_id_shared's caches: one per thread, made on first use and freed when the thread
+ * ends (the store writer is the main user: every code exchange and refresh reads the user). */
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *c)
+{
+    doccache_free(c);
+}
+
+static void cache_key_make(void)
+{
+    pthread_key_create(&cache_key, cache_free);
+}
+
+wt_status user_by_id_shared(store_txn *t, const char *sub, user_t *out)
+{
+    store_val v;
+    wt_status st = user_raw(t, sub, out, &v);
+    if (st != WT_OK)
+        return st;
+    pthread_once(&cache_once, cache_key_make);
+    doccache *c = pthread_getspecific(cache_key);
+    if (!c && (c = doccache_new(64)) && pthread_setspecific(cache_key, c) != 0) {
+        doccache_free(c);
+        c = NULL;
+    }
+    if (!c)
+        return parse(v, out);
+    out->doc = doccache_parse(c, sub, strlen(sub), v.data, v.len);
+    return fields(out);
 }
 
 wt_status user_by_name(store_txn *t, const char *username, user_t *out)

@@ -27,6 +27,9 @@ wt_status user_build(const char *username, const char *display_name, const char 
 wt_status user_create(store_txn *t, const json_t *doc);
 wt_status user_by_name(store_txn *t, const char *username, user_t *out);
 wt_status user_by_id(store_txn *t, const char *sub, user_t *out);
+/* Like user_by_id, but the document comes from the calling thread's cache of parsed documents,
+ * checked against the stored bytes on every call. It is shared: do not modify out->doc. */
+wt_status user_by_id_shared(store_txn *t, const char *sub, user_t *out);
 void user_free(user_t *u);
 /* The public view (no hash). */
 json_t *user_public_view(const json_t *doc);
