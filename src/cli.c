@@ -433,15 +433,15 @@ static int cmd_serve(app *a, const opts *o, const struct command *cmd)
         return cli_fail(2, "cannot read or create the server secrets in %s", a->cfg.data_dir);
     if (keys_ensure(a->st, now_us() / 1000000) != WT_OK || !(a->keys = keyring_cache_new()))
         return cli_fail(2, "cannot read or create the signing keys in %s", a->cfg.data_dir);
-    /* Hashing is slow on purpose: below the loops' priority, a burst of logins cannot starve
-     * token validation (measured: validation p99 8-52 ms → 4-6 ms with 2 logins in flight).
-     * Each hash in flight holds 32 MiB, so the worker count also bounds memory. */
-    a->hashers = workers_new(a->cfg.password_hash_workers, 10, "wattle-hash");
+    /* Hashing is slow on purpose: in the background (SCHED_IDLE), a burst of logins cannot
+     * starve token validation (docs/performance.md, the mixed run). Each hash in flight holds
+     * 32 MiB, so the worker count also bounds memory. */
+    a->hashers = workers_new(a->cfg.password_hash_workers, true, "wattle-hash");
     a->login_throttle =
         throttle_new(a->cfg.login_throttle.per_user_address, a->cfg.login_throttle.per_address,
                      a->cfg.login_throttle.window);
     a->limits = ratelimit_new();
-    a->fetchers = workers_new(4, 0, "wattle-fetch");
+    a->fetchers = workers_new(4, false, "wattle-fetch");
     if (!a->hashers || !a->fetchers || !a->login_throttle || !a->limits ||
         store_writer_start(a->st) != WT_OK)
         rc = cli_fail(2, "cannot start worker threads");

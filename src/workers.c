@@ -1,5 +1,6 @@
 /* workers.c — a fixed pool of pthreads draining one FIFO queue of worker_jobs. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@ struct workers {
     pthread_cond_t cv;
     worker_job *head, *tail;
     bool stopping;
-    int n, nice;
+    int n;
+    bool background;
     char name[16]; /* the threads' name (top -H, perf), at most 15 characters */
     pthread_t *threads;
 };
@@ -22,9 +24,12 @@ static void *worker_main(void *arg)
 {
     workers *w = arg;
     pthread_setname_np(pthread_self(), w->name);
-    /* Linux applies a thread's own niceness to that thread only (setpriority on its tid). */
-    if (w->nice)
-        setpriority(PRIO_PROCESS, (id_t)gettid(), w->nice);
+    /* SCHED_IDLE: the thread runs on CPU time nothing else wants, so a burst of logins cannot
+     * take the cores from the event loops. Where that is refused, the lowest niceness (on
+     * Linux, setpriority on a tid applies to that one thread). */
+    struct sched_param idle = {0};
+    if (w->background && pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0)
+        setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->head && !w->stopping)
@@ -46,12 +51,12 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-workers *workers_new(int n, int nice, const char *name)
+workers *workers_new(int n, bool background, const char *name)
 {
     workers *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    w->nice = nice;
+    w->background = background;
     snprintf(w->name, sizeof w->name, "%s", name);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);

@@ -4,6 +4,7 @@
  * forwards the result to its loop thread. No h2o here. */
 #ifndef WATTLE_WORKERS_H
 #define WATTLE_WORKERS_H
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct workers workers;
@@ -14,9 +15,9 @@ struct worker_job {
     worker_job *next;              /* owned by the queue */
 };
 
-/* Starts n threads named `name` (at most 15 characters), at scheduling niceness `nice` (0: as
- * the process; 10: they yield the CPU to the event loops). NULL on failure. */
-workers *workers_new(int n, int nice, const char *name);
+/* Starts n threads named `name` (at most 15 characters). Background threads are scheduled
+ * SCHED_IDLE: they only get CPU time the other threads leave. NULL on failure. */
+workers *workers_new(int n, bool background, const char *name);
 /* Runs what is queued, stops and joins the threads, frees the pool. NULL-safe. */
 void workers_free(workers *w);
 void workers_submit(workers *w, worker_job *job);

@@ -588,15 +588,10 @@ fi
 
 # The login burst posts the consent form with the right password: each login is a full scrypt
 # hash (N=2^15, r=8: 32 MiB) on a hashing worker, then a code, a session and the consent
-# written by the store writer (303). It runs beside the validation load (or, while the gateway
-# answers 404, the consent page).
+# written by the store writer (303). It runs beside the validation load.
 if want mixed && [ "$QUICK" = 0 ]; then
   MIX_NAME=validation
   MIX_ARGS=(path=/mcp pool="$MAIN/seed/access.wrk" mode=cycle auth='Bearer @T@')
-  if [ "${R[validation.status]:-}" != ok ]; then
-    MIX_NAME=consent
-    MIX_ARGS=(path="/oauth/authorize?$AUTHZ_QUERY")
-  fi
   R[mixed.probe]="$MIX_NAME"
   jar="$RUN/cookies.txt"
   curl -s -c "$jar" -o "$RUN/consent.html" "$BASE/oauth/authorize?$AUTHZ_QUERY"
@@ -606,14 +601,20 @@ if want mixed && [ "$QUICK" = 0 ]; then
   LOGIN_BODY="request=$packed&csrf=$csrf&decision=allow&username=$BENCH_USER&password=$(urlenc "$BENCH_PASSWORD")"
   probe login -X POST -b "wattle_bid=$LOGIN_BID" -H 'Content-Type: application/x-www-form-urlencoded' \
     --data-raw "$LOGIN_BODY" "$BASE/oauth/authorize"
-  if [ "$PROBE" = 303 ] && [ -n "$packed" ] && [ -n "$csrf" ] && [ -n "$LOGIN_BID" ]; then
+  login_probe="$PROBE"
+  probe mixed -H "Authorization: Bearer $(head -n 1 "$MAIN/seed/access.wrk")" "$BASE/mcp"
+  if [ "$PROBE" != 200 ]; then
+    say "  mixed: the validation probe answered HTTP $PROBE (expected 200); skipped"
+    R[mixed_alone.status]="fail"
+    FAILS+=("mixed: the validation probe answered HTTP $PROBE")
+  elif [ "$login_probe" = 303 ] && [ -n "$packed" ] && [ -n "$csrf" ] && [ -n "$LOGIN_BID" ]; then
     say "mixed run: $MIX_NAME alone, then with logins in flight"
     run_wrk mixed_alone "$SERVER_PID" "$BASE" "${MIX_ARGS[@]}"
     LOGINS=1 run_wrk mixed_logins1 "$SERVER_PID" "$BASE" "${MIX_ARGS[@]}"
     LOGINS=2 run_wrk mixed_logins2 "$SERVER_PID" "$BASE" "${MIX_ARGS[@]}"
   else
-    say "  mixed: the login probe answered HTTP $PROBE (expected 303); skipped"
-    R[mixed_alone.status]="skipped (login probe answered HTTP $PROBE)"
+    say "  mixed: the login probe answered HTTP $login_probe (expected 303); skipped"
+    R[mixed_alone.status]="skipped (login probe answered HTTP $login_probe)"
   fi
 fi
 
@@ -706,9 +707,6 @@ OUT="$RUN/results.md"
   fi
   if [ -n "${R[fsync]:-}" ]; then
     echo "Disk (what one LMDB commit waits for, measured in the data directory): $(sed 's/FSYNC //; s/_us=/ µs=/g; s/=/ /g' <<<"${R[fsync]}")."
-  fi
-  if [ -n "${R[mixed.probe]:-}" ] && [ "${R[mixed.probe]}" != validation ]; then
-    echo "The gateway answered 404, so the consent page stood in for validation in the mixed run."
   fi
   echo "× trivial: each run of a scenario is preceded by a run of the same wrk settings and the very same requests (method, path, headers, body, token pool) against the trivial server, which stays up all along; the ratio is the median over the runs of (scenario / adjacent trivial run). The trivial rows themselves are compared with the median of all trivial runs at the start and the end ($(printf '%.0f' "$TR") req/s, p50 $(ms "$T50") ms, p99 $(ms "$T99") ms)."
   echo "server CPU: % of one core; other load: % of the whole machine used by other processes (not the server, not wrk) during the runs."

@@ -394,17 +394,24 @@ class DataDirTest(WattleTestCase):
 
     def test_threads_are_named_and_counted_by_the_config(self):
         # `top -H` and perf show what each thread is; password_hash_workers sets how many
-        # logins hash at once (each holds 32 MiB).
+        # logins hash at once (each holds 32 MiB), in the background.
         with self.make_server(config={"threads": 3, "password_hash_workers": 2}) as s:
             task = "/proc/%d/task" % s.proc.pid
-            names = []
+            names, policies = [], {}
             for t in os.listdir(task):
                 with open(os.path.join(task, t, "comm")) as f:
-                    names.append(f.read().strip())
+                    name = f.read().strip()
+                with open(os.path.join(task, t, "stat")) as f:
+                    # field 41 is the scheduling policy; the name (field 2) has no spaces here
+                    policies.setdefault(name, set()).add(int(f.read().split()[40]))
+                names.append(name)
             self.assertEqual(names.count("wattle-hash"), 2, names)
             self.assertEqual([n for n in names if n.startswith("wattle-loop")],
                              ["wattle-loop0", "wattle-loop1", "wattle-loop2"])
             self.assertEqual(names.count("wattle-writer"), 1, names)
+            # Logins hash in the background (SCHED_IDLE = 5), everything else is SCHED_OTHER (0).
+            self.assertEqual(policies.pop("wattle-hash"), {5})
+            self.assertEqual(set().union(*policies.values()), {0}, policies)
 
     def test_restart_on_same_data_dir(self):
         with self.make_server() as s:
