@@ -656,7 +656,7 @@ OUT="$RUN/results.md"
 {
   echo "Wattle benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
   echo
-  echo "mode $([ "$QUICK" = 1 ] && echo quick || echo full): wrk -t$WRK_THREADS -c$CONNS, $REPEAT × ${DURATION} s per scenario (medians); store: $TOKENS live access tokens + $POOL codes, $POOL refresh grants, $POOL revocable tokens (data.mdb ${R[main.du_mb]:-?} MB); load average $LOAD_START at start, $LOAD_END at end${BUILD_NOTE:+; $BUILD_NOTE}"
+  echo "mode $([ "$QUICK" = 1 ] && echo quick || echo full): wrk -t$WRK_THREADS -c$CONNS, $REPEAT × ${DURATION} s per scenario (medians); store: $TOKENS live access tokens + $(want code_high && echo "$((2 * POOL)) codes (half for 256 connections)" || echo "$POOL codes"), $POOL refresh grants, $POOL revocable tokens (data.mdb ${R[main.du_mb]:-?} MB); load average $LOAD_START at start, $LOAD_END at end${BUILD_NOTE:+; $BUILD_NOTE}"
   echo
   echo "| scenario | req/s | × trivial | p50 ms | × trivial | p99 ms | × trivial | trivial req/s (paired) | server CPU % | other load % | RssAnon end / max MB | RssFile MB | ops per commit | runs: req/s (other load) |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
