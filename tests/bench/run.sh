@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/bench/run.sh — Wattle's benchmark suite, one command (docs/performance.md).
 #
-#   tests/bench/run.sh            full run: 1M live access tokens, 3 × 5 s per scenario (~6 min)
+#   tests/bench/run.sh            full run: 1M live access tokens, 3 × 5 s per scenario (~9 min)
 #   tests/bench/run.sh --quick    CI smoke: 1k tokens, 1 s per scenario; fails when a scenario
 #                                 answers anything but 2xx or serves no request. Never asserts
 #                                 on speed.
