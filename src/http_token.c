@@ -20,23 +20,42 @@
 struct token_job {
     http_job job;
     enum { G_CODE, G_REFRESH, G_CC } grant;
-    code_redeem redeem;
-    refresh_redeem refresh;
-    cc_issue cc;
+    union { /* the writer op of `grant` */
+        code_redeem redeem;
+        refresh_redeem refresh;
+        cc_issue cc;
+    };
     char *client_id, *verifier, *redirect_uri, *resource, *scope;
     char *jti; /* private_key_jwt: recorded by the grant's writer op */
     int64_t jti_keep_until;
 };
 
+static token_result *job_result(struct token_job *j)
+{
+    return j->grant == G_CODE      ? &j->redeem.res
+           : j->grant == G_REFRESH ? &j->refresh.res
+                                   : &j->cc.res;
+}
+
 static void free_job(struct token_job *j)
 {
     free(j->client_id);
+    if (j->verifier)
+        OPENSSL_cleanse(j->verifier, strlen(j->verifier));
     free(j->verifier);
     free(j->redirect_uri);
     free(j->resource);
     free(j->scope);
     free(j->jti);
-    OPENSSL_cleanse(j, sizeof *j); /* it held token secrets */
+    /* The secrets it held: the pair minted for the client, and the code or refresh token the
+     * client presented (the rest, scope and error text, is not secret). */
+    token_result *r = job_result(j);
+    OPENSSL_cleanse(&r->access, sizeof r->access);
+    OPENSSL_cleanse(&r->refresh, sizeof r->refresh);
+    if (j->grant == G_CODE)
+        OPENSSL_cleanse(&j->redeem.code, sizeof j->redeem.code);
+    else if (j->grant == G_REFRESH)
+        OPENSSL_cleanse(&j->refresh.presented, sizeof j->refresh.presented);
     free(j);
 }
 
@@ -68,9 +87,7 @@ static void security_event(const char *name, const char *client_id)
 static void finish_grant(http_job *job, h2o_req_t *req)
 {
     struct token_job *j = (struct token_job *)job;
-    const token_result *res = j->grant == G_CODE      ? &j->redeem.res
-                              : j->grant == G_REFRESH ? &j->refresh.res
-                                                      : &j->cc.res;
+    const token_result *res = job_result(j);
     if (j->grant == G_CODE && j->redeem.replayed)
         security_event("code_replay", j->client_id);
     if (j->grant == G_REFRESH && j->refresh.reuse_revoked)
@@ -96,7 +113,7 @@ static struct token_job *new_job(h2o_req_t *req, const clientauth *ca, token_res
     app *a = http_thread_of(req)->a;
     if (j) {
         j->grant = kind;
-        *res = kind == G_CODE ? &j->redeem.res : kind == G_REFRESH ? &j->refresh.res : &j->cc.res;
+        *res = job_result(j);
         (*res)->access_ttl = a->cfg.access_token_ttl;
         (*res)->refresh_ttl = a->cfg.refresh_token_ttl;
         (*res)->with_refresh = client_allows_grant(c, "refresh_token");
