@@ -405,12 +405,13 @@ static int cmd_gc(app *a, const opts *o, const struct command *cmd)
     }
     if (rc == 0)
         rc = cli_print_json(json_pack(
-            "{s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "purged", "codes",
+            "{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "purged", "codes",
             (json_int_t)s->purged[GC_CODES], "access_tokens", (json_int_t)s->purged[GC_ACCESS],
             "refresh_tokens", (json_int_t)s->purged[GC_REFRESH], "sessions",
             (json_int_t)s->purged[GC_SESSIONS], "jtis", (json_int_t)s->purged[GC_JTI],
             /* unused registrations and idle metadata-document clients */
-            "clients", (json_int_t)s->purged[GC_CLIENTS]));
+            "clients", (json_int_t)s->purged[GC_CLIENTS], "revoked_grants",
+            (json_int_t)s->purged[GC_REVOKED]));
     free(s);
     return rc;
 }

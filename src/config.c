@@ -613,7 +613,7 @@ static const struct key config_keys[] = {
      .flags = F_NULLABLE | F_PATH, .check = check_file_path},
     {.name = "resources", .type = K_CUSTOM, .cust = &resources_custom},
     {.name = "access_token_ttl", .type = K_SECONDS, .off = CFG(access_token_ttl), .def = 3600,
-     .min = 1, .max = YEAR},
+     .min = 1, .max = ACCESS_TOKEN_TTL_MAX},
     {.name = "refresh_token_ttl", .type = K_SECONDS, .off = CFG(refresh_token_ttl),
      .def = 30 * DAY, .min = 1, .max = 10 * YEAR},
     {.name = "code_ttl", .type = K_SECONDS, .off = CFG(code_ttl), .def = 60, .min = 1,

@@ -17,6 +17,8 @@
 
 #include "status.h"
 
+#define ACCESS_TOKEN_TTL_MAX (365 * 86400) /* seconds: the longest access_token_ttl */
+
 typedef struct {
     char *address;  /* as given: "HOST:PORT" or "[v6]:PORT" */
     char *host;     /* IPv4 literal, IPv6 literal (no brackets) or DNS name */
@@ -41,7 +43,7 @@ typedef struct {
     config_listen *listen;
     size_t nlisten; /* ≥ 1 */
     char *data_dir;
-    int threads; /* default: online cores (sysconf), clamped to 1..256 */
+    int threads;               /* default: online cores (sysconf), clamped to 1..256 */
     int password_hash_workers; /* default: half the online cores, at least 1 */
     char *realm;
     char *scopes; /* catalogue file path, or NULL = the built-in scopes/gumnut.json */
@@ -69,7 +71,7 @@ typedef struct {
     size_t max_body_bytes, gateway_max_body_bytes;
     int64_t gateway_sse_heartbeat; /* seconds of silence on a proxied event stream before an
                                       SSE comment is sent (finds vanished clients); 0: never */
-    int log_level; /* enum log_level from log.h */
+    int log_level;                 /* enum log_level from log.h */
 } config_t;
 
 /* Fills c (whose previous contents are ignored, not freed) with the embedded defaults of

@@ -10,7 +10,8 @@
 #include "register.h"
 
 static const store_db dbs[GC_NDB] = {STORE_DB_CODES,    STORE_DB_ACCESS, STORE_DB_REFRESH,
-                                     STORE_DB_SESSIONS, STORE_DB_JTI,    STORE_DB_CLIENTS};
+                                     STORE_DB_SESSIONS, STORE_DB_JTI,    STORE_DB_CLIENTS,
+                                     STORE_DB_REVOKED};
 
 struct scan {
     store_txn *t;
@@ -50,7 +51,8 @@ static bool is_dead(struct scan *w, store_val k, store_val v)
         session_rec r;
         return session_rec_decode(v.data, v.len, &r) != WT_OK || r.exp <= w->now;
     }
-    case GC_JTI: { /* value: expiry, 8 bytes little-endian */
+    case GC_JTI:       /* value: expiry, 8 bytes little-endian */
+    case GC_REVOKED: { /* value: when the grant's last access token expires, the same way */
         int64_t exp = 0;
         if (v.len != 8)
             return true;

@@ -1,6 +1,7 @@
 /* gc.h — purging dead records: expired codes, sessions and tokens, tokens whose grant is gone,
- * expired private_key_jwt jtis. Every call scans a bounded number of records per database,
- * resuming where the previous call stopped, so one purge step never holds the writer long. */
+ * expired private_key_jwt jtis, tombstones of revoked grants whose tokens have all expired. Every
+ * call scans a bounded number of records per database, resuming where the previous call stopped, so
+ * one purge step never holds the writer long. */
 #ifndef WATTLE_GC_H
 #define WATTLE_GC_H
 #include <stdbool.h>
@@ -8,7 +9,7 @@
 
 #include "store.h"
 
-enum { GC_CODES, GC_ACCESS, GC_REFRESH, GC_SESSIONS, GC_JTI, GC_CLIENTS, GC_NDB };
+enum { GC_CODES, GC_ACCESS, GC_REFRESH, GC_SESSIONS, GC_JTI, GC_CLIENTS, GC_REVOKED, GC_NDB };
 
 typedef struct {
     uint64_t purged[GC_NDB];

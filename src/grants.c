@@ -4,6 +4,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "crypto.h"
 #include "grants.h"
 #include "token.h"
@@ -53,6 +54,24 @@ wt_status grant_put(store_txn *t, const uint8_t id[GRANT_ID_LEN], const grant_re
 
 wt_status grant_revoke(store_txn *t, const uint8_t id[GRANT_ID_LEN])
 {
+    /* The tombstone first, while the grant can still say how long its access tokens live:
+     * validation reads the tombstone, not the grant (tokens_check_access). */
+    grant_rec g;
+    wt_status st = grant_get(t, id, &g);
+    if (st == WT_NOTFOUND)
+        return st;
+    int64_t now = now_us() / 1000000;
+    /* A record that does not decode, or was written before grants recorded it (0), cannot say:
+     * its tokens may live as long as any access token may. */
+    int64_t until = st == WT_OK && g.access_until > 0 ? g.access_until : now + ACCESS_TOKEN_TTL_MAX;
+    if (until > now) {
+        uint8_t le[8];
+        for (int i = 0; i < 8; i++)
+            le[i] = (uint8_t)((uint64_t)until >> (8 * i));
+        st = store_put(t, STORE_DB_REVOKED, id, GRANT_ID_LEN, le, sizeof le, 0);
+        if (st != WT_OK)
+            return st;
+    }
     return store_del(t, STORE_DB_GRANTS, id, GRANT_ID_LEN, NULL, 0);
 }
 

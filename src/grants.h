@@ -14,7 +14,9 @@ wt_status grant_create(store_txn *t, const grant_rec *g, uint8_t id_out[GRANT_ID
 /* WT_OK and *g decoded in place, or WT_NOTFOUND. */
 wt_status grant_get(store_txn *t, const uint8_t id[GRANT_ID_LEN], grant_rec *g);
 wt_status grant_put(store_txn *t, const uint8_t id[GRANT_ID_LEN], const grant_rec *g);
-/* Deletes a grant (its tokens die with it). WT_NOTFOUND if it was already gone. */
+/* Deletes a grant (its tokens die with it) and leaves a tombstone in STORE_DB_REVOKED until
+ * its last access token expires: the only way a grant may be deleted, since validation reads
+ * the tombstone and not the grant. WT_NOTFOUND if it was already gone. */
 wt_status grant_revoke(store_txn *t, const uint8_t id[GRANT_ID_LEN]);
 /* Revokes every grant of a user ("u:") or a client ("c:"), and their consents. */
 wt_status grants_revoke_user(store_txn *t, const char *user_id);

@@ -145,6 +145,7 @@ wt_status grant_rec_encode(buf_t *b, const grant_rec *g)
     w_str(b, g->user_id);
     w_str(b, g->scope);
     w_str(b, g->resource);
+    w_i64(b, g->access_until);
     return result(b);
 }
 
@@ -159,6 +160,7 @@ wt_status grant_rec_decode(const void *p, size_t len, grant_rec *g)
     g->user_id = r_str(&r);
     g->scope = r_str(&r);
     g->resource = r_str(&r);
+    g->access_until = !r.bad && r.off < r.len ? r_i64(&r) : 0; /* absent before schema 2 */
     return done(&r);
 }
 

@@ -25,6 +25,8 @@ typedef struct {
     uint32_t generation;     /* refresh rotations so far */
     uint8_t refresh_sel[16]; /* the live refresh token's selector (zeros: none) */
     const char *client_id, *user_id, *scope, *resource; /* "" when absent */
+    int64_t access_until; /* the latest expiry of an access token issued in it (seconds; 0 in
+                             records written before schema 2) */
 } grant_rec;
 
 /* An access token. */

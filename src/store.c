@@ -43,6 +43,7 @@ static const char *const db_names[] = {
     [STORE_DB_SESSIONS] = "sessions",
     [STORE_DB_INDEX] = "index",
     [STORE_DB_JTI] = "jti",
+    [STORE_DB_REVOKED] = "revoked",
 };
 _Static_assert(sizeof db_names / sizeof *db_names == STORE_DB_COUNT, "every store_db needs a name");
 
@@ -72,6 +73,7 @@ struct store {
     pthread_t writer;
     int64_t last_reader_check; /* monotonic ns; touched by the writer thread only once started */
     _Atomic uint64_t batches, ops;
+    int64_t tombstones_since; /* see store_tombstones_since; set at open */
 };
 
 /* ---- small helpers ---- */
@@ -339,8 +341,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
             st = WT_SCHEMA;
             goto cleanup;
         }
-        if (v < STORE_SCHEMA_VERSION) {
-            /* No older schema exists yet: migrations would go here. */
+        if (v < 1) {
             set_err(err, errlen,
                     "data directory %s has schema version %u, which this binary (%u) "
                     "cannot upgrade",
@@ -348,6 +349,46 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
             st = WT_SCHEMA;
             goto cleanup;
         }
+        if (v < STORE_SCHEMA_VERSION && s->readonly) {
+            set_err(err, errlen,
+                    "data directory %s has schema version %u; start wattle once (not "
+                    "read-only) to upgrade it to %u",
+                    dir, (unsigned)v, (unsigned)STORE_SCHEMA_VERSION);
+            st = WT_SCHEMA;
+            goto cleanup;
+        }
+        if (v < STORE_SCHEMA_VERSION) {
+            /* 1 → 2: the "revoked" database was created above. Grants revoked before now left
+             * no tombstone, so tokens issued before now are still checked against their grant
+             * record (store_tombstones_since). A read-only open never gets here: the missing
+             * database stops it first. */
+            unsigned char le[8], ver[4];
+            int64_t now = (int64_t)time(NULL);
+            for (int i = 0; i < 8; i++)
+                le[i] = (unsigned char)((uint64_t)now >> (8 * i));
+            for (int i = 0; i < 4; i++)
+                ver[i] = (unsigned char)((uint32_t)STORE_SCHEMA_VERSION >> (8 * i));
+            MDB_val since_key = {16, "tombstones_since"}, since = {8, le}, schema = {4, ver};
+            rc = mdb_put(txn, s->dbi[STORE_DB_META], &since_key, &since, 0);
+            if (rc == 0)
+                rc = mdb_put(txn, s->dbi[STORE_DB_META], &key, &schema, 0);
+            what = "upgrading the schema to version 2";
+            if (rc != 0)
+                goto lmdb_error;
+            log_info("store: upgraded %s to schema version %u", dir,
+                     (unsigned)STORE_SCHEMA_VERSION);
+        }
+    }
+    MDB_val since_key = {16, "tombstones_since"}, since = {0, NULL};
+    rc = mdb_get(txn, s->dbi[STORE_DB_META], &since_key, &since);
+    if (rc == 0 && since.mv_size == 8) {
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; i--)
+            v = v << 8 | ((const unsigned char *)since.mv_data)[i];
+        s->tombstones_since = (int64_t)v;
+    } else if (rc != MDB_NOTFOUND && rc != 0) {
+        what = "reading the schema record";
+        goto lmdb_error;
     }
 
     /* Committing (also the read-only txn) keeps the dbi handles for the whole environment. */
@@ -543,6 +584,11 @@ void store_reader_end(store_reader *r)
     mdb_txn_reset(r->t.txn);
     r->active = false;
     pthread_rwlock_unlock(&r->t.s->maplock);
+}
+
+int64_t store_tombstones_since(const store_txn *t)
+{
+    return t->s->tombstones_since;
 }
 
 wt_status store_get(store_txn *t, store_db db, const void *key, size_t klen, store_val *val)

@@ -25,7 +25,9 @@
 
 #include "status.h"
 
-#define STORE_SCHEMA_VERSION 1
+/* 2: revoked grants leave tombstones (STORE_DB_REVOKED); a version-1 store is upgraded when
+ * opened for writing, and remembers when (store_tombstones_since). */
+#define STORE_SCHEMA_VERSION 2
 /* Longest key (and longest value in the DUPSORT STORE_DB_INDEX) LMDB accepts; longer ones, and
  * empty keys, give WT_INVALID. */
 #define STORE_MAX_KEY 511
@@ -44,12 +46,19 @@ typedef enum {
     STORE_DB_SESSIONS,  /* selector(16) -> browser login session record */
     STORE_DB_INDEX,     /* DUPSORT: index key -> id ("u:<user>", "c:<client>" -> grant id) */
     STORE_DB_JTI,       /* client id NUL SHA-256(jti) -> keep_until, 8 bytes LE (replay guard) */
+    STORE_DB_REVOKED,   /* grant id(16) -> until, 8 bytes LE: a revoked grant, remembered until
+                           its last access token expires (validation reads this small table
+                           instead of the grant) */
     STORE_DB_COUNT
 } store_db;
 
 typedef struct store store;
 typedef struct store_txn store_txn;
 typedef struct store_reader store_reader;
+
+/* Since when (seconds) every revoked grant has left a tombstone in STORE_DB_REVOKED: 0 for a
+ * store created with schema 2, the upgrade time for one created with schema 1. */
+int64_t store_tombstones_since(const store_txn *t);
 
 typedef struct {
     const void *data;

@@ -82,7 +82,8 @@ static wt_status issue_pair(store_txn *t, int64_t now, const char *client_id, co
                    .client_id = client_id,
                    .user_id = user_id,
                    .scope = scope,
-                   .resource = resource};
+                   .resource = resource,
+                   .access_until = now + res->access_ttl};
     if (res->with_refresh)
         memcpy(g.refresh_sel, res->refresh.selector, 16);
     wt_status st = res->mark_client_used ? register_mark_used(t, client_id) : WT_OK;
@@ -229,8 +230,14 @@ wt_status tokens_check_access(store_txn *t, const token_t *tok, int64_t now, acc
         return WT_NOTFOUND;
     if (out->exp <= now)
         return WT_EXPIRED;
-    st = store_get(t, STORE_DB_GRANTS, out->grant, GRANT_ID_LEN, &g);
-    return st;
+    /* A revoked grant leaves a tombstone (grant_revoke), so one look in that small table
+     * replaces a second descent into the large grants table. Tokens issued before a store was
+     * upgraded to tombstones are checked against their grant record, as then. */
+    if (out->iat > store_tombstones_since(t)) {
+        st = store_get(t, STORE_DB_REVOKED, out->grant, GRANT_ID_LEN, &g);
+        return st == WT_NOTFOUND ? WT_OK : st == WT_OK ? WT_NOTFOUND : st;
+    }
+    return store_get(t, STORE_DB_GRANTS, out->grant, GRANT_ID_LEN, &g);
 }
 
 wt_status tokens_end_session(store_txn *t, void *arg)
@@ -356,6 +363,8 @@ wt_status tokens_refresh(store_txn *t, void *arg)
         ng.scope = gscope;
         ng.resource = resource;
         ng.generation = g.generation + 1;
+        if (ng.access_until < c->now + res->access_ttl)
+            ng.access_until = c->now + res->access_ttl;
         memcpy(ng.refresh_sel, res->refresh.selector, 16);
         st = grant_put(t, gid, &ng);
     }

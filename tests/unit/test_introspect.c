@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "crypto.h"
+#include "gc.h"
 #include "grants.h"
 #include "introspect.h"
 #include "records.h"
@@ -80,7 +81,8 @@ static wt_status run_fixture(store_txn *t, void *arg)
                    .client_id = APP,
                    .user_id = fx.user_id,
                    .scope = "read:assets write:assets",
-                   .resource = AUD};
+                   .resource = AUD,
+                   .access_until = NOW + 3590};
     memcpy(g.refresh_sel, fx.rt_t.selector, 16);
     if ((s = grant_create(t, &g, fx.grant)) != WT_OK)
         return s;
@@ -227,6 +229,85 @@ Test(introspect, revoked_grant_kills_both_tokens)
     cr_assert_eq(store_write_sync(st, run_revoke, NULL), WT_OK);
     assert_inactive(ask(RS, NOW, fx.at), "revoked access token");
     assert_inactive(ask(APP, NOW, fx.rt), "revoked refresh token");
+}
+
+/* ---- revocation tombstones (schema 2): validation reads them instead of the grant ---- */
+
+static int64_t tombstone_until(void)
+{
+    store_reader *r = store_reader_new(st);
+    store_txn *t = NULL;
+    store_val v = {0};
+    int64_t until = -1;
+    cr_assert_eq(store_reader_begin(r, &t), WT_OK);
+    if (store_get(t, STORE_DB_REVOKED, fx.grant, GRANT_ID_LEN, &v) == WT_OK) {
+        cr_assert_eq(v.len, 8);
+        uint64_t x = 0;
+        for (int i = 7; i >= 0; i--)
+            x = x << 8 | ((const uint8_t *)v.data)[i];
+        until = (int64_t)x;
+    }
+    store_reader_free(r);
+    return until;
+}
+
+struct gc_at {
+    int64_t now;
+    gc_state g;
+};
+
+static wt_status run_gc_at(store_txn *t, void *arg)
+{
+    struct gc_at *a = arg;
+    return gc_step(t, a->now, 1000, &a->g);
+}
+
+Test(introspect, revoked_grant_is_remembered_until_its_last_access_token_expires)
+{
+    make_fixture();
+    cr_assert_eq(tombstone_until(), -1, "a live grant has no tombstone");
+    cr_assert_eq(store_write_sync(st, run_revoke, NULL), WT_OK);
+    cr_assert_eq(tombstone_until(), NOW + 3590, "the grant's latest access token expiry");
+    struct gc_at a = {.now = NOW + 3589};
+    cr_assert_eq(store_write_sync(st, run_gc_at, &a), WT_OK);
+    cr_assert_eq(tombstone_until(), NOW + 3590, "kept while a token may still be presented");
+    a = (struct gc_at){.now = NOW + 3590};
+    cr_assert_eq(store_write_sync(st, run_gc_at, &a), WT_OK);
+    cr_assert_eq(tombstone_until(), -1, "purged once every token of the grant has expired");
+    cr_assert_eq(a.g.purged[GC_REVOKED], 1);
+}
+
+static wt_status run_drop_grant_record(store_txn *t, void *arg)
+{
+    (void)arg;
+    return store_del(t, STORE_DB_GRANTS, fx.grant, GRANT_ID_LEN, NULL, 0);
+}
+
+static wt_status run_put_since(store_txn *t, void *arg)
+{
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)((uint64_t)*(const int64_t *)arg >> (8 * i));
+    return store_put(t, STORE_DB_META, "tombstones_since", 16, le, 8, 0);
+}
+
+Test(introspect, tokens_older_than_the_upgrade_are_checked_against_their_grant)
+{
+    make_fixture();
+    /* A grant record that vanished without a tombstone, as a revocation made before the store
+     * was upgraded to schema 2 left it. grant_revoke never does this. */
+    cr_assert_eq(store_write_sync(st, run_drop_grant_record, NULL), WT_OK);
+    json_t *o = ask(RS, NOW, fx.at);
+    cr_assert(json_is_true(json_object_get(o, "active")),
+              "issued after tombstones began, so only a tombstone revokes it: %s", last);
+    json_decref(o);
+    /* The store was upgraded after the token was issued (iat NOW - 10): the grant decides. */
+    int64_t since = NOW - 10;
+    cr_assert_eq(store_write_sync(st, run_put_since, &since), WT_OK);
+    store_close(st);
+    char err[256] = "";
+    cr_assert_eq(store_open(&st, dir, false, err, sizeof err), WT_OK, "%s", err);
+    assert_inactive(ask(RS, NOW, fx.at), "grant gone, token older than the upgrade");
 }
 
 /* ---- refresh tokens ---- */

@@ -297,6 +297,56 @@ Test(store, newer_schema_refused)
     cr_assert_eq(st, WT_SCHEMA);
 }
 
+static int64_t meta_i64(store *s, const char *name)
+{
+    store_reader *r = store_reader_new(s);
+    store_txn *t = NULL;
+    store_val v = {0};
+    int64_t out = -1;
+    cr_assert_eq(store_reader_begin(r, &t), WT_OK);
+    if (store_get(t, STORE_DB_META, name, strlen(name), &v) == WT_OK && v.len == 8) {
+        uint64_t x = 0;
+        for (int i = 7; i >= 0; i--)
+            x = x << 8 | ((const unsigned char *)v.data)[i];
+        out = (int64_t)x;
+    }
+    cr_assert_eq(store_tombstones_since(t), out < 0 ? 0 : out);
+    store_reader_free(r);
+    return out;
+}
+
+static wt_status run_del_since(store_txn *t, void *arg)
+{
+    (void)arg;
+    wt_status st = store_del(t, STORE_DB_META, "tombstones_since", 16, NULL, 0);
+    return st == WT_NOTFOUND ? WT_OK : st;
+}
+
+Test(store, schema_1_is_upgraded_when_opened_for_writing)
+{
+    store *s = open_ok(false);
+    cr_assert_eq(meta_i64(s, "tombstones_since"), -1, "a new store has tombstones from the start");
+    unsigned char one[4] = {1, 0, 0, 0};
+    cr_assert_eq(store_write_sync(s, run_put_schema, one), WT_OK);
+    cr_assert_eq(store_write_sync(s, run_del_since, NULL), WT_OK);
+    store_close(s);
+
+    /* read-only: refused, with what to do */
+    char err[512] = "";
+    s = NULL;
+    cr_assert_eq(store_open(&s, dir, true, err, sizeof err), WT_SCHEMA);
+    cr_assert_not_null(strstr(err, "start wattle once"), "%s", err);
+
+    int64_t before = (int64_t)time(NULL);
+    s = open_ok(false);
+    int64_t since = meta_i64(s, "tombstones_since");
+    cr_assert(since >= before && since <= (int64_t)time(NULL), "since %lld", (long long)since);
+    store_close(s);
+    s = open_ok(true); /* upgraded: read-only opens work again, and keep the time */
+    cr_assert_eq(meta_i64(s, "tombstones_since"), since);
+    store_close(s);
+}
+
 Test(store, regular_file_refused)
 {
     FILE *f = fopen(dir, "w");
