@@ -496,7 +496,8 @@ static const struct command commands[] = {
      "list the server's signing keys (public data only)"},
     {"keys", "rotate", cmd_keys_rotate, 0, 0, "keys rotate",
      "make a new active signing key; the old one stays published until what it signed expires"},
-    {"gc", NULL, cmd_gc, 0, 0, "gc", "purge expired codes, tokens and sessions"},
+    {"gc", NULL, cmd_gc, 0, 0, "gc",
+     "purge expired codes, tokens, sessions and revocation tombstones"},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
