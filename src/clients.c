@@ -251,33 +251,19 @@ wt_status client_load(store_txn *t, const char *id, client_t *out)
     return out->doc ? client_fields(out) : WT_ESTORE;
 }
 
-/* The per-thread cache of parsed client documents (client_load_shared), checked against the
- * stored bytes on every lookup, so a change made by the CLI or another thread is seen at once
- * (SPEC §1: nothing is cached without checking that it is current). Thread-local on purpose:
- * the event-loop threads are the only users, and they never share it. */
-static _Thread_local doccache *client_cache;
-
-void client_cache_enable(void)
-{
-    if (!client_cache)
-        client_cache = doccache_new(64);
-}
-
-void client_cache_flush(void)
-{
-    doccache_free(client_cache);
-    client_cache = NULL;
-}
-
+/* The calling thread's cache of parsed client documents is checked against the stored bytes on
+ * every lookup, so a change made by the CLI or another thread is seen at once (SPEC §1: nothing
+ * is cached without checking that it is current). */
 wt_status client_load_shared(store_txn *t, const char *id, client_t *out)
 {
-    if (!client_cache)
+    doccache *c = doccache_of_thread(DOCCACHE_CLIENTS);
+    if (!c)
         return client_load(t, id, out);
     store_val v;
     wt_status st = client_raw(t, id, out, &v);
     if (st != WT_OK)
         return st;
-    out->doc = doccache_parse(client_cache, id, strlen(id), v.data, v.len);
+    out->doc = doccache_parse(c, id, strlen(id), v.data, v.len);
     return out->doc ? client_fields(out) : WT_ESTORE;
 }
 

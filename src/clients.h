@@ -45,13 +45,11 @@ json_t *client_public_view(const json_t *doc);
 
 wt_status client_store(store_txn *t, const json_t *doc, bool create);
 wt_status client_load(store_txn *t, const char *id, client_t *out);
-/* Like client_load, but on a thread that called client_cache_enable the document comes from a
- * per-thread cache of parsed documents, checked against the stored bytes on every call. The
- * document is shared: the caller must not modify out->doc. */
+/* Like client_load, but the document comes from the calling thread's cache of parsed documents
+ * (doccache_of_thread), checked against the stored bytes on every call. The document is shared:
+ * the caller must not modify out->doc. */
 wt_status client_load_shared(store_txn *t, const char *id, client_t *out);
-void client_cache_enable(void);
-/* Releases the calling thread's cache (call before the thread ends). */
-void client_cache_flush(void);
+
 void client_free(client_t *c);
 /* Deletes a client and ends its grants and tokens. */
 wt_status client_remove(store_txn *t, const char *id);

@@ -1,6 +1,7 @@
 /* doccache.c — per-thread caches of parsed JSON documents, each entry kept with the exact bytes
  * it was parsed from (contract in doccache.h). Direct-mapped by an FNV-1a hash of the key: two
  * hot keys that collide only cost each other a parse. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,4 +62,29 @@ json_t *doccache_parse(doccache *c, const void *key, size_t klen, const void *ra
     json_decref(e->doc);
     *e = (struct entry){copy, len, doc};
     return json_incref(doc);
+}
+
+static pthread_key_t thread_keys[DOCCACHE_KINDS];
+static pthread_once_t thread_keys_once = PTHREAD_ONCE_INIT;
+
+static void free_at_thread_end(void *c)
+{
+    doccache_free(c);
+}
+
+static void make_thread_keys(void)
+{
+    for (int k = 0; k < DOCCACHE_KINDS; k++)
+        pthread_key_create(&thread_keys[k], free_at_thread_end);
+}
+
+doccache *doccache_of_thread(enum doccache_kind kind)
+{
+    pthread_once(&thread_keys_once, make_thread_keys);
+    doccache *c = pthread_getspecific(thread_keys[kind]);
+    if (!c && (c = doccache_new(64)) && pthread_setspecific(thread_keys[kind], c) != 0) {
+        doccache_free(c);
+        c = NULL;
+    }
+    return c;
 }

@@ -11,6 +11,12 @@ typedef struct doccache doccache;
 doccache *doccache_new(size_t slots);
 void doccache_free(doccache *c); /* NULL-safe */
 
+/* What a thread caches: one cache of each kind per thread. */
+enum doccache_kind { DOCCACHE_CLIENTS, DOCCACHE_USERS, DOCCACHE_KINDS };
+/* The calling thread's cache of `kind`: made on first use, freed when the thread ends. NULL
+ * when out of memory (the caller parses without it). */
+doccache *doccache_of_thread(enum doccache_kind kind);
+
 /* The parsed form of the stored bytes raw[0..len) of the record under key: the cached document
  * when it was parsed from exactly these bytes, else a fresh parse that replaces the slot's entry.
  * Comparing the bytes on every call is what keeps it current: a record changed by the CLI or by

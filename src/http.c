@@ -727,7 +727,6 @@ static void *thread_main(void *arg)
     h2o_multithread_register_receiver(t->ctx.queue, &t->done_rx, on_job_done);
     h2o_multithread_register_receiver(t->ctx.queue, &t->stop_rx, on_stop);
     t->reader = store_reader_new(t->a->st);
-    client_cache_enable();
     h2o_timeout_init(
         t->loop, &t->sse_heartbeat,
         (uint64_t)(t->a->cfg.gateway_sse_heartbeat > 0 ? t->a->cfg.gateway_sse_heartbeat : 3600) *
@@ -797,7 +796,6 @@ static void *thread_main(void *arg)
         log_warn("thread %d: connections still open at shutdown; not waiting longer", t->idx);
     }
     store_reader_free(t->reader);
-    client_cache_flush();
     free(actx);
     return NULL;
 }

@@ -1,6 +1,5 @@
 /* users.c — login users (contract in users.h). Password hashing itself is crypto.c's and runs
  * wherever the caller runs it (the CLI inline, the server on a worker). */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,33 +94,14 @@ wt_status user_by_id(store_txn *t, const char *sub, user_t *out)
     return st == WT_OK ? parse(v, out) : st;
 }
 
-/* user_by_id_shared's caches: one per thread, made on first use and freed when the thread
- * ends (the store writer is the main user: every code exchange and refresh reads the user). */
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-
-static void cache_free(void *c)
-{
-    doccache_free(c);
-}
-
-static void cache_key_make(void)
-{
-    pthread_key_create(&cache_key, cache_free);
-}
-
+/* The store writer is the main user: every code exchange and refresh reads the user. */
 wt_status user_by_id_shared(store_txn *t, const char *sub, user_t *out)
 {
     store_val v;
     wt_status st = user_raw(t, sub, out, &v);
     if (st != WT_OK)
         return st;
-    pthread_once(&cache_once, cache_key_make);
-    doccache *c = pthread_getspecific(cache_key);
-    if (!c && (c = doccache_new(64)) && pthread_setspecific(cache_key, c) != 0) {
-        doccache_free(c);
-        c = NULL;
-    }
+    doccache *c = doccache_of_thread(DOCCACHE_USERS);
     if (!c)
         return parse(v, out);
     out->doc = doccache_parse(c, sub, strlen(sub), v.data, v.len);

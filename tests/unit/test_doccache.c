@@ -1,5 +1,6 @@
 /* test_doccache.c — the per-thread parsed-document cache: hits only on identical bytes. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "doccache.h"
@@ -68,4 +69,24 @@ Test(doccache, bytes_that_are_not_json_give_null_and_keep_the_entry)
     json_decref(b);
     doccache_free(c);
     doccache_free(NULL);
+}
+
+static void *other_thread(void *arg)
+{
+    *(doccache **)arg = doccache_of_thread(DOCCACHE_CLIENTS);
+    return NULL; /* its cache is freed as the thread ends (ASan builds report a leak if not) */
+}
+
+Test(doccache, each_thread_has_its_own_cache_of_each_kind)
+{
+    doccache *mine = doccache_of_thread(DOCCACHE_CLIENTS);
+    cr_assert_not_null(mine);
+    cr_assert_eq(doccache_of_thread(DOCCACHE_CLIENTS), mine, "made once per thread");
+    cr_assert_neq(doccache_of_thread(DOCCACHE_USERS), mine, "one cache per kind");
+    doccache *theirs = NULL;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, other_thread, &theirs), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_assert_not_null(theirs);
+    cr_assert_neq(theirs, mine, "threads never share a cache");
 }
