@@ -21,6 +21,7 @@
 #include "assertion.h"
 #include "crypto.h"
 #include "log.h"
+#include "records.h"
 
 enum alg { ALG_UNSUPPORTED = 0, ALG_ES256, ALG_RS256, ALG_PS256, ALG_EDDSA };
 
@@ -713,9 +714,7 @@ wt_status assertion_record_jti(store_txn *t, const char *client_id, const char *
     size_t kl = jti_key(client_id, jti, key);
     if (!kl)
         return WT_INVALID;
-    uint64_t u = (uint64_t)keep_until;
-    for (int i = 0; i < 8; i++)
-        val[i] = (uint8_t)(u >> (8 * i));
+    until_encode(val, keep_until);
     return store_put(t, STORE_DB_JTI, key, kl, val, sizeof val, STORE_NOOVERWRITE);
 }
 

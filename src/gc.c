@@ -51,15 +51,9 @@ static bool is_dead(struct scan *w, store_val k, store_val v)
         session_rec r;
         return session_rec_decode(v.data, v.len, &r) != WT_OK || r.exp <= w->now;
     }
-    case GC_JTI:       /* value: expiry, 8 bytes little-endian */
-    case GC_REVOKED: { /* value: when the grant's last access token expires, the same way */
-        int64_t exp = 0;
-        if (v.len != 8)
-            return true;
-        for (int i = 7; i >= 0; i--)
-            exp = exp << 8 | ((const uint8_t *)v.data)[i];
-        return exp <= w->now;
-    }
+    case GC_JTI:     /* until when a used assertion's jti is remembered */
+    case GC_REVOKED: /* until when a revoked grant's access tokens could be presented */
+        return v.len != 8 || until_decode(v.data) <= w->now;
     case GC_CLIENTS: /* unused registrations, and metadata-document clients gone idle */
         return register_unused_expired(v.data, v.len, w->now, w->unused_client_ttl) ||
                cimd_idle_expired(w->t, k.data, k.len, v.data, v.len, w->now, CIMD_IDLE_TTL);

@@ -66,8 +66,7 @@ wt_status grant_revoke(store_txn *t, const uint8_t id[GRANT_ID_LEN])
     int64_t until = st == WT_OK && g.access_until > 0 ? g.access_until : now + ACCESS_TOKEN_TTL_MAX;
     if (until > now) {
         uint8_t le[8];
-        for (int i = 0; i < 8; i++)
-            le[i] = (uint8_t)((uint64_t)until >> (8 * i));
+        until_encode(le, until);
         st = store_put(t, STORE_DB_REVOKED, id, GRANT_ID_LEN, le, sizeof le, 0);
         if (st != WT_OK)
             return st;

@@ -134,6 +134,20 @@ static wt_status done(const rd *r)
     return r->bad || r->off != r->len ? WT_INVALID : WT_OK;
 }
 
+void until_encode(uint8_t out[8], int64_t t)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)((uint64_t)t >> (8 * i));
+}
+
+int64_t until_decode(const uint8_t in[8])
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | in[i];
+    return (int64_t)v;
+}
+
 wt_status grant_rec_encode(buf_t *b, const grant_rec *g)
 {
     header(b, REC_GRANT);

@@ -70,6 +70,11 @@ typedef struct {
 
 /* Encoders append to b (buf.h); decoders read in place and return WT_INVALID for a record
  * that is truncated or of an unknown version. */
+/* A time as 8 bytes little-endian: the whole value of a STORE_DB_JTI or STORE_DB_REVOKED
+ * record (until when it must be kept). */
+void until_encode(uint8_t out[8], int64_t t);
+int64_t until_decode(const uint8_t in[8]);
+
 wt_status grant_rec_encode(buf_t *b, const grant_rec *r);
 wt_status grant_rec_decode(const void *p, size_t len, grant_rec *r);
 wt_status access_rec_encode(buf_t *b, const access_rec *r);

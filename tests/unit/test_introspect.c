@@ -242,10 +242,7 @@ static int64_t tombstone_until(void)
     cr_assert_eq(store_reader_begin(r, &t), WT_OK);
     if (store_get(t, STORE_DB_REVOKED, fx.grant, GRANT_ID_LEN, &v) == WT_OK) {
         cr_assert_eq(v.len, 8);
-        uint64_t x = 0;
-        for (int i = 7; i >= 0; i--)
-            x = x << 8 | ((const uint8_t *)v.data)[i];
-        until = (int64_t)x;
+        until = until_decode(v.data);
     }
     store_reader_free(r);
     return until;
@@ -286,8 +283,7 @@ static wt_status run_drop_grant_record(store_txn *t, void *arg)
 static wt_status run_put_since(store_txn *t, void *arg)
 {
     uint8_t le[8];
-    for (int i = 0; i < 8; i++)
-        le[i] = (uint8_t)((uint64_t)*(const int64_t *)arg >> (8 * i));
+    until_encode(le, *(const int64_t *)arg);
     return store_put(t, STORE_DB_META, "tombstones_since", 16, le, 8, 0);
 }
 
