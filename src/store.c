@@ -309,20 +309,12 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
                 dir);
         goto cleanup;
     }
-    if (rc == MDB_NOTFOUND) {
-        unsigned char le[4];
-        for (int i = 0; i < 4; i++)
-            le[i] = (unsigned char)((uint32_t)STORE_SCHEMA_VERSION >> (8 * i));
-        val.mv_size = sizeof le;
-        val.mv_data = le;
-        rc = mdb_put(txn, s->dbi[STORE_DB_META], &key, &val, MDB_NOOVERWRITE);
-        what = "writing the schema record";
-        if (rc != 0)
-            goto lmdb_error;
-    } else if (rc != 0) {
+    bool write_schema = rc == MDB_NOTFOUND; /* a new store */
+    if (rc != 0 && rc != MDB_NOTFOUND) {
         what = "reading the schema record";
         goto lmdb_error;
-    } else {
+    }
+    if (rc == 0) {
         if (val.mv_size != 4) {
             set_err(err, errlen,
                     "data directory %s has a malformed schema record (%zu bytes); it is "
@@ -333,51 +325,53 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
         const unsigned char *p = val.mv_data;
         uint32_t v =
             (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-        if (v > STORE_SCHEMA_VERSION) {
-            set_err(err, errlen,
-                    "data directory %s has schema version %u, newer than this binary's "
-                    "%u; upgrade wattle",
-                    dir, (unsigned)v, (unsigned)STORE_SCHEMA_VERSION);
-            st = WT_SCHEMA;
-            goto cleanup;
-        }
-        if (v < 1) {
-            set_err(err, errlen,
-                    "data directory %s has schema version %u, which this binary (%u) "
-                    "cannot upgrade",
-                    dir, (unsigned)v, (unsigned)STORE_SCHEMA_VERSION);
-            st = WT_SCHEMA;
-            goto cleanup;
-        }
-        if (v < STORE_SCHEMA_VERSION && s->readonly) {
-            set_err(err, errlen,
-                    "data directory %s has schema version %u; start wattle once (not "
-                    "read-only) to upgrade it to %u",
-                    dir, (unsigned)v, (unsigned)STORE_SCHEMA_VERSION);
+        if (v > STORE_SCHEMA_VERSION || v < 1 || (v < STORE_SCHEMA_VERSION && s->readonly)) {
+            if (v > STORE_SCHEMA_VERSION)
+                set_err(err, errlen,
+                        "data directory %s has schema version %u, newer than this binary's "
+                        "%u; upgrade wattle",
+                        dir, (unsigned)v, (unsigned)STORE_SCHEMA_VERSION);
+            else if (v < 1)
+                set_err(err, errlen,
+                        "data directory %s has schema version %u, which this binary (%u) "
+                        "cannot upgrade",
+                        dir, (unsigned)v, (unsigned)STORE_SCHEMA_VERSION);
+            else
+                set_err(err, errlen,
+                        "data directory %s has schema version %u; start wattle once (not "
+                        "read-only) to upgrade it to %u",
+                        dir, (unsigned)v, (unsigned)STORE_SCHEMA_VERSION);
             st = WT_SCHEMA;
             goto cleanup;
         }
         if (v < STORE_SCHEMA_VERSION) {
             /* 1 → 2: the "revoked" database was created above. Grants revoked before now left
              * no tombstone, so tokens issued before now are still checked against their grant
-             * record (store_tombstones_since). A read-only open never gets here: the missing
-             * database stops it first. */
-            unsigned char le[8], ver[4];
+             * record (store_tombstones_since). */
+            unsigned char le[8];
             int64_t now = (int64_t)time(NULL);
             for (int i = 0; i < 8; i++)
                 le[i] = (unsigned char)((uint64_t)now >> (8 * i));
-            for (int i = 0; i < 4; i++)
-                ver[i] = (unsigned char)((uint32_t)STORE_SCHEMA_VERSION >> (8 * i));
-            MDB_val since_key = {16, "tombstones_since"}, since = {8, le}, schema = {4, ver};
+            MDB_val since_key = {16, "tombstones_since"}, since = {8, le};
             rc = mdb_put(txn, s->dbi[STORE_DB_META], &since_key, &since, 0);
-            if (rc == 0)
-                rc = mdb_put(txn, s->dbi[STORE_DB_META], &key, &schema, 0);
             what = "upgrading the schema to version 2";
             if (rc != 0)
                 goto lmdb_error;
-            log_info("store: upgraded %s to schema version %u", dir,
+            log_info("store: upgrading %s to schema version %u", dir,
                      (unsigned)STORE_SCHEMA_VERSION);
+            write_schema = true;
         }
+    }
+    if (write_schema) {
+        unsigned char le[4];
+        for (int i = 0; i < 4; i++)
+            le[i] = (unsigned char)((uint32_t)STORE_SCHEMA_VERSION >> (8 * i));
+        val.mv_size = sizeof le;
+        val.mv_data = le;
+        rc = mdb_put(txn, s->dbi[STORE_DB_META], &key, &val, 0);
+        what = "writing the schema record";
+        if (rc != 0)
+            goto lmdb_error;
     }
     MDB_val since_key = {16, "tombstones_since"}, since = {0, NULL};
     rc = mdb_get(txn, s->dbi[STORE_DB_META], &since_key, &since);
