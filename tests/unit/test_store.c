@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <ftw.h>
+#include <lmdb.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
@@ -750,6 +751,87 @@ Test(store, writer_concurrent_submitters)
     store_writer_stats(s, &batches, &ops);
     cr_assert_eq(ops, THREADS * PER_THREAD);
     cr_assert(batches >= 1 && batches <= ops, "batches %llu", (unsigned long long)batches);
+    store_close(s);
+}
+
+/* One op that puts a 1 MiB value of one repeated byte under "big-NN". */
+struct big_op {
+    store_op op;
+    int n;
+    struct counter *ctr;
+};
+
+#define BIG_VALUE ((size_t)1 << 20)
+
+static wt_status big_op_run(store_txn *t, void *arg)
+{
+    struct big_op *b = arg;
+    char key[8];
+    char *val = malloc(BIG_VALUE);
+    if (!val)
+        return WT_ESTORE;
+    memset(val, 'a' + b->n, BIG_VALUE);
+    snprintf(key, sizeof key, "big-%02d", b->n);
+    wt_status st = store_put(t, STORE_DB_CLIENTS, key, strlen(key), val, BIG_VALUE, 0);
+    free(val);
+    return st;
+}
+
+static void big_op_done(store_op *op, wt_status st)
+{
+    count(((struct big_op *)op)->ctr, st);
+}
+
+/* The writer keeps 8 MiB of written zeros (not a hole) past the last page LMDB uses, while the
+ * data grows past several such steps, and LMDB reopens the longer file with its data intact. */
+Test(store, writer_keeps_zeroed_tail)
+{
+    enum { VALUES = 12 };
+    store *s = open_ok(false);
+    struct counter ctr = COUNTER_INIT;
+    cr_assert_eq(store_writer_start(s), WT_OK);
+    for (int i = 0; i < VALUES; i++) {
+        struct big_op b = {{.run = big_op_run, .done = big_op_done}, i, &ctr};
+        b.op.arg = &b;
+        store_submit(s, &b.op);
+        cr_assert(wait_done(&ctr, i + 1, 30), "op %d not done", i);
+    }
+    cr_assert_eq(ctr.ok, VALUES);
+    store_close(s);
+
+    char path[256];
+    struct stat fs;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    cr_assert_eq(stat(path, &fs), 0);
+    MDB_env *env = NULL;
+    MDB_envinfo ei;
+    MDB_stat ms;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    cr_assert_eq(mdb_env_info(env, &ei), 0);
+    cr_assert_eq(mdb_env_stat(env, &ms), 0);
+    mdb_env_close(env);
+    off_t used = (off_t)(ei.me_last_pgno + 1) * ms.ms_psize;
+    off_t ahead = fs.st_size - used;
+    cr_assert_gt(used, (off_t)VALUES * BIG_VALUE, "used %lld", (long long)used);
+    cr_assert(ahead >= ((off_t)6 << 20) && ahead <= ((off_t)11 << 20),
+              "%lld bytes past the last used page (want 6..11 MiB)", (long long)ahead);
+    cr_assert_geq((off_t)fs.st_blocks * 512, fs.st_size, "the zeros must be written, not a hole");
+
+    s = open_ok(false);
+    store_reader *r = store_reader_new(s);
+    store_txn *t = NULL;
+    cr_assert_eq(store_reader_begin(r, &t), WT_OK);
+    for (int i = 0; i < VALUES; i++) {
+        char key[8];
+        store_val v = {0};
+        snprintf(key, sizeof key, "big-%02d", i);
+        cr_assert_eq(store_get(t, STORE_DB_CLIENTS, key, strlen(key), &v), WT_OK, "%s", key);
+        cr_assert_eq(v.len, BIG_VALUE);
+        const unsigned char *p = v.data;
+        cr_assert(p[0] == 'a' + i && p[BIG_VALUE - 1] == 'a' + i, "%s holds the wrong bytes", key);
+    }
+    store_reader_free(r);
     store_close(s);
 }
 
