@@ -750,13 +750,18 @@ static void keep_zeroed_tail(store *s)
     static const char zeros[ZERO_CHUNK];
     MDB_envinfo ei;
     MDB_stat st;
-    struct stat fs;
     int fd = -1;
     if (s->zero_failed || mdb_env_get_fd(s->env, &fd) != 0 || mdb_env_info(s->env, &ei) != 0 ||
-        mdb_env_stat(s->env, &st) != 0 || fstat(fd, &fs) != 0)
+        mdb_env_stat(s->env, &st) != 0)
+        return;
+    /* The size from lseek, not fstat: on this kernel a stat marks the file's timestamps as seen,
+     * so the next write stores a fine-grained mtime and fdatasync also writes the inode (+50 µs
+     * per commit, measured). LMDB only uses positioned I/O, so moving the offset is harmless. */
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size < 0)
         return;
     off_t used = (off_t)(ei.me_last_pgno + 1) * (off_t)st.ms_psize;
-    off_t end = fs.st_size > used ? fs.st_size : used;
+    off_t end = size > used ? size : used;
     struct iovec iov[ZERO_STEP_CHUNKS];
     for (size_t i = 0; i < ZERO_STEP_CHUNKS; i++)
         iov[i] = (struct iovec){(void *)zeros, ZERO_CHUNK};
