@@ -522,7 +522,7 @@ if want code; then
     -d "code=$(cat "$MAIN/seed/codes.probe")" -d "code_verifier=$VERIFIER" \
     -d "redirect_uri=$REDIRECT_ENC" "$BASE/oauth/token"
   if skip_unless_2xx code; then
-    run_wrk code "$SERVER_PID" "$BASE" method=POST path=/oauth/token pool="$MAIN/seed/codes.wrk" \
+    PROFILE_THIS=1 run_wrk code "$SERVER_PID" "$BASE" method=POST path=/oauth/token pool="$MAIN/seed/codes.wrk" \
       mode=once auth="Basic $APP_BASIC" \
       body="grant_type=authorization_code&code=@T@&code_verifier=$VERIFIER&redirect_uri=$REDIRECT_ENC"
   fi
