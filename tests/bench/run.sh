@@ -635,6 +635,23 @@ if [ "$QUICK" = 0 ] && [ "$SMALL_TOKENS" -gt 0 ] && want validation; then
   fi
 fi
 
+# ---------------------------------------------------------------- 5. group commit without HTTP
+
+# The writer alone (no server running): client threads in process, each submitting one
+# client_credentials issuance and waiting until it is durable, on a fresh store.
+COMMIT_DIR="$RUN/commit"
+mkdir -p "$COMMIT_DIR"
+cp "$MAIN/wattle.json" "$COMMIT_DIR/wattle.json"
+for c in 16 32; do
+  [ "$QUICK" = 1 ] && [ "$c" = 32 ] && continue
+  rm -rf "$COMMIT_DIR/data"
+  line="$("$SEED" -c "$COMMIT_DIR/wattle.json" --commit-probe "$([ "$QUICK" = 1 ] && echo 1 || echo 5)" \
+    --clients "$c" 2>"$COMMIT_DIR/probe.err")" || die "the commit probe failed: $(cat "$COMMIT_DIR/probe.err") $line"
+  R[commit.$c]="$(sed -n 's/.*ops_per_s=\([0-9]*\) ops_per_commit=\([0-9.]*\) commit_us=\([0-9]*\).*/\1\/s (\2 per commit, one every \3 µs)/p' <<<"$line")"
+  say "  commit probe, $c clients: ${R[commit.$c]}"
+done
+rm -rf "$COMMIT_DIR/data"
+
 # The baseline again: how much did the machine drift during the run?
 PAIR_URL=
 [ "$QUICK" = 0 ] && run_wrk trivial_after "$TRIV_PID" "http://127.0.0.1:$TPORT/" path=/
@@ -704,6 +721,9 @@ OUT="$RUN/results.md"
   echo "Idle after start on the seeded store: RssAnon $(mb "${R[wattle.anon_idle]:-0}") MB, RssFile $(mb "${R[wattle.file_idle]:-0}") MB (trivial server: RssAnon $(mb "${R[trivial.anon_idle]:-0}") MB)."
   if [ -n "${R[lookup.main]:-}" ]; then
     echo "Store-level validation (tokens_check_access in process, random tokens, reader renewed and reset per lookup): ${R[lookup.main]} ns with $TOKENS tokens${R[lookup.small]:+, ${R[lookup.small]} ns with $SMALL_TOKENS tokens}."
+  fi
+  if [ -n "${R[commit.16]:-}" ]; then
+    echo "Store-level group commit (no HTTP: client threads in process, each submitting one client_credentials issuance and waiting until it is durable, fresh store): 16 clients ${R[commit.16]}${R[commit.32]:+; 32 clients ${R[commit.32]}}."
   fi
   if [ -n "${R[fsync]:-}" ]; then
     echo "Disk (what one LMDB commit waits for, measured in the data directory): $(sed 's/FSYNC //; s/_us=/ µs=/g; s/=/ /g' <<<"${R[fsync]}")."

@@ -21,18 +21,24 @@
  *   wattle_bench_seed -c CONFIG --out DIR [--access N] [--codes M] [--refresh K] [--revoke R]
  *                     [--batch B] [--access-kind user|cc]
  *   wattle_bench_seed -c CONFIG --lookup FILE [--count N]
+ *   wattle_bench_seed -c CONFIG --commit-probe SECONDS [--clients C]
  *   wattle_bench_seed --fsync-probe DIR
  *
  * --lookup times tokens_check_access in process (one reader renewed and reset per lookup, as
  * the server does per request) over the tokens of FILE in random order: the store's share of
- * validation, without HTTP. --fsync-probe times what one LMDB commit asks of the disk in DIR:
- * pwrite of 8 pages + fdatasync (the data flush), then a 128-byte pwrite through an O_DSYNC
- * descriptor (the meta page flush); it prints the median and p99 of each. The data flush is
- * timed twice: with pages that extend the file, and with pages over blocks already written
- * (what the store's zeroed tail gives a growing store). */
+ * validation, without HTTP. --commit-probe runs the store's writer thread with C client threads
+ * (default 32) that each submit one client_credentials issuance (tokens_client_credentials, as
+ * the token endpoint does) and wait for it to be durable, over and over, for SECONDS: the group
+ * commit's rate without HTTP, wrk or the event loops. --fsync-probe times what one LMDB commit asks
+ * of the disk in DIR: pwrite of 8 pages + fdatasync (the data flush), then a 128-byte pwrite
+ * through an O_DSYNC descriptor (the meta page flush); it prints the median and p99 of each. The
+ * data flush is timed twice: with pages that extend the file, and with pages over blocks already
+ * written (what the store's zeroed tail gives a growing store). */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,6 +386,90 @@ static int lookup(struct seed *s, const char *file, size_t count)
     return bad ? 1 : 0;
 }
 
+/* ---------------------------------------------------------------- --commit-probe */
+
+struct prober {
+    struct seed *s;
+    pthread_t th;
+    sem_t done;
+    store_op op;
+    cc_issue c;
+    volatile bool *stop;
+    size_t ok, failed;
+};
+
+static wt_status probe_run(store_txn *t, void *arg)
+{
+    struct prober *p = arg;
+    p->c.now = p->op.now / 1000000;
+    return tokens_client_credentials(t, &p->c);
+}
+
+static void probe_done(store_op *op, wt_status st)
+{
+    struct prober *p = op->arg;
+    if (st == WT_OK)
+        p->ok++;
+    else
+        p->failed++;
+    sem_post(&p->done);
+}
+
+static void *probe_main(void *arg)
+{
+    struct prober *p = arg;
+    while (!*p->stop) {
+        p->c = (cc_issue){
+            .client_id = p->s->client_id, .scope = p->s->scope, .resource = p->s->resource};
+        p->c.res.access_ttl = DAY;
+        if (token_mint(TOKEN_ACCESS, now_us(), &p->c.res.access, NULL) != WT_OK)
+            die("token_mint failed");
+        p->op = (store_op){.run = probe_run, .done = probe_done, .arg = p};
+        store_submit(p->s->a.st, &p->op);
+        sem_wait(&p->done);
+    }
+    return NULL;
+}
+
+static int commit_probe(struct seed *s, double seconds, size_t clients)
+{
+    struct prober *p = calloc(clients, sizeof *p);
+    volatile bool stop = false;
+    uint64_t b0, o0, b1, o1;
+    if (!p)
+        die("out of memory");
+    snprintf(s->client_id, sizeof s->client_id, "commit-probe");
+    if (store_writer_start(s->a.st) != WT_OK)
+        die("cannot start the writer");
+    store_writer_stats(s->a.st, &b0, &o0);
+    double t0 = mono();
+    for (size_t i = 0; i < clients; i++) {
+        p[i].s = s;
+        p[i].stop = &stop;
+        sem_init(&p[i].done, 0, 0);
+        if (pthread_create(&p[i].th, NULL, probe_main, &p[i]) != 0)
+            die("cannot start a client thread");
+    }
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+    stop = true;
+    size_t ok = 0, failed = 0;
+    for (size_t i = 0; i < clients; i++) {
+        pthread_join(p[i].th, NULL);
+        sem_destroy(&p[i].done);
+        ok += p[i].ok;
+        failed += p[i].failed;
+    }
+    double dt = mono() - t0;
+    store_writer_stats(s->a.st, &b1, &o1);
+    printf("COMMIT clients=%zu ops_per_s=%.0f ops_per_commit=%.1f commit_us=%.0f failed=%zu\n",
+           clients, (double)ok / dt, b1 > b0 ? (double)(o1 - o0) / (double)(b1 - b0) : 0.0,
+           b1 > b0 ? dt * 1e6 / (double)(b1 - b0) : 0.0, failed);
+    OPENSSL_cleanse(p, clients * sizeof *p);
+    free(p);
+    return failed ? 1 : 0;
+}
+
 /* ---------------------------------------------------------------- --fsync-probe */
 
 static int cmp_double(const void *a, const void *b)
@@ -446,6 +536,8 @@ static size_t num(const char *opt, const char *v)
 int main(int argc, char **argv)
 {
     const char *config = NULL, *out = NULL, *lookup_file = NULL, *kind = "user";
+    double probe_seconds = 0;
+    size_t clients = 32;
     if (argc == 3 && strcmp(argv[1], "--fsync-probe") == 0)
         return fsync_probe(argv[2]);
     size_t n_access = 1000, n_codes = 0, n_refresh = 0, n_revoke = 0, batch = 50000,
@@ -472,15 +564,20 @@ int main(int argc, char **argv)
             batch = num(o, v);
         else if (strcmp(o, "--count") == 0)
             count = num(o, v);
+        else if (strcmp(o, "--commit-probe") == 0)
+            probe_seconds = (double)num(o, v);
+        else if (strcmp(o, "--clients") == 0)
+            clients = num(o, v);
         else
             die("usage: wattle_bench_seed -c CONFIG (--out DIR [--access N] [--codes M] "
                 "[--refresh K] [--revoke R] [--batch B] [--access-kind user|cc] | --lookup "
-                "FILE [--count N])");
+                "FILE [--count N] | --commit-probe SECONDS [--clients C])");
         i++; /* every option takes a value */
     }
-    if (!config || (!out && !lookup_file) || batch == 0 || count == 0 ||
-        (strcmp(kind, "user") != 0 && strcmp(kind, "cc") != 0))
-        die("need -c CONFIG and --out DIR or --lookup FILE (see the comment in seed.c)");
+    if (!config || (!out && !lookup_file && probe_seconds <= 0) || batch == 0 || count == 0 ||
+        clients == 0 || (strcmp(kind, "user") != 0 && strcmp(kind, "cc") != 0))
+        die("need -c CONFIG and --out DIR, --lookup FILE or --commit-probe SECONDS (see the "
+            "comment in seed.c)");
 
     static struct seed s; /* static: big, and zeroed */
     char err[512], *granted = NULL, why[160];
@@ -512,6 +609,14 @@ int main(int argc, char **argv)
         if (store_open(&s.a.st, s.a.cfg.data_dir, true, err, sizeof err) != WT_OK)
             die("%s", err);
         int rc = lookup(&s, lookup_file, count);
+        store_close(s.a.st);
+        return rc;
+    }
+
+    if (probe_seconds > 0) {
+        if (store_open(&s.a.st, s.a.cfg.data_dir, false, err, sizeof err) != WT_OK)
+            die("%s", err);
+        int rc = commit_probe(&s, probe_seconds, clients);
         store_close(s.a.st);
         return rc;
     }
