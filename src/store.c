@@ -738,7 +738,7 @@ cleanup:
 
 /* A commit that writes past the end of the file also changes the file's size and block map, so
  * its fdatasync must write those too (the inode here; a journal commit on a journalling ext4):
- * on the development VM's ext4 a flush of 8 pages took 215–390 µs that way and 118–186 µs over
+ * on the development VM's ext4 a flush of 8 pages took 215–422 µs that way and 118–186 µs over
  * blocks that already held data (docs/performance.md). A growing store (every new token is
  * appended) would pay that on each batch; writing zeros ahead in 2 MiB steps pays it once per
  * step instead.
