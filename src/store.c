@@ -113,6 +113,21 @@ static int64_t realtime_us(void)
     return (int64_t)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
+/* n-byte little-endian integers: the values of the schema facts in STORE_DB_META. */
+static void le_put(unsigned char *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t le_get(const void *p, size_t n)
+{
+    uint64_t v = 0;
+    while (n--)
+        v = v << 8 | ((const unsigned char *)p)[n];
+    return v;
+}
+
 /* Logs an LMDB failure with LMDB's own text and returns WT_ESTORE. */
 static wt_status lmdb_fail(store *s, const char *what, int rc)
 {
@@ -331,9 +346,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
                     dir, val.mv_size);
             goto cleanup;
         }
-        const unsigned char *p = val.mv_data;
-        uint32_t v =
-            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        uint32_t v = (uint32_t)le_get(val.mv_data, 4);
         if (v > STORE_SCHEMA_VERSION || v < 1 || (v < STORE_SCHEMA_VERSION && s->readonly)) {
             if (v > STORE_SCHEMA_VERSION)
                 set_err(err, errlen,
@@ -358,9 +371,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
              * no tombstone, so tokens issued before now are still checked against their grant
              * record (store_tombstones_since). */
             unsigned char le[8];
-            int64_t now = (int64_t)time(NULL);
-            for (int i = 0; i < 8; i++)
-                le[i] = (unsigned char)((uint64_t)now >> (8 * i));
+            le_put(le, (uint64_t)time(NULL), sizeof le);
             MDB_val since_key = {16, "tombstones_since"}, since = {8, le};
             rc = mdb_put(txn, s->dbi[STORE_DB_META], &since_key, &since, 0);
             what = "upgrading the schema to version 2";
@@ -373,8 +384,7 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
     }
     if (write_schema) {
         unsigned char le[4];
-        for (int i = 0; i < 4; i++)
-            le[i] = (unsigned char)((uint32_t)STORE_SCHEMA_VERSION >> (8 * i));
+        le_put(le, STORE_SCHEMA_VERSION, sizeof le);
         val.mv_size = sizeof le;
         val.mv_data = le;
         rc = mdb_put(txn, s->dbi[STORE_DB_META], &key, &val, 0);
@@ -385,12 +395,9 @@ static wt_status open_dbs(store *s, const char *dir, char *err, size_t errlen)
     MDB_val since_key = {16, "tombstones_since"}, since = {0, NULL};
     rc = mdb_get(txn, s->dbi[STORE_DB_META], &since_key, &since);
     if (rc == 0 && since.mv_size == 8) {
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--)
-            v = v << 8 | ((const unsigned char *)since.mv_data)[i];
-        s->tombstones_since = (int64_t)v;
+        s->tombstones_since = (int64_t)le_get(since.mv_data, 8);
     } else if (rc != MDB_NOTFOUND && rc != 0) {
-        what = "reading the schema record";
+        what = "reading tombstones_since";
         goto lmdb_error;
     }
 
@@ -763,6 +770,8 @@ static void keep_zeroed_tail(store *s)
         return;
     off_t used = (off_t)(ei.me_last_pgno + 1) * (off_t)st.ms_psize;
     off_t end = size > used ? size : used;
+    if (end - used >= ZERO_AHEAD)
+        return; /* the usual case: nothing to write */
     struct iovec iov[ZERO_STEP_CHUNKS];
     for (size_t i = 0; i < ZERO_STEP_CHUNKS; i++)
         iov[i] = (struct iovec){(void *)zeros, ZERO_CHUNK};

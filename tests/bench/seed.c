@@ -40,6 +40,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,7 +395,7 @@ struct prober {
     sem_t done;
     store_op op;
     cc_issue c;
-    volatile bool *stop;
+    _Atomic bool *stop;
     size_t ok, failed;
 };
 
@@ -434,7 +435,7 @@ static void *probe_main(void *arg)
 static int commit_probe(struct seed *s, double seconds, size_t clients)
 {
     struct prober *p = calloc(clients, sizeof *p);
-    volatile bool stop = false;
+    _Atomic bool stop = false;
     uint64_t b0, o0, b1, o1;
     if (!p)
         die("out of memory");
