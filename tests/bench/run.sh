@@ -12,6 +12,7 @@
 # each scenario with wrk + scenario.lua. It prints requests/s, p50/p99 latency (medians of the
 # repeated runs), the server's CPU use, the CPU other processes took meanwhile, and the
 # server's RssAnon/RssFile, next to the trivial server measured in the same run (ratios).
+# It also times the store alone (seed.c --lookup, --commit-probe, --fsync-probe).
 # Everything it writes goes under build/bench/run/ (results.md holds the table).
 #
 # Options:
