@@ -28,8 +28,10 @@ static inline store *tmpstore_open(char *root, size_t rootlen, char *dir, size_t
     snprintf(root, rootlen, "/tmp/wattle-%s-XXXXXX", tag);
     cr_assert_not_null(mkdtemp(root));
     snprintf(data, sizeof data, "%s/data", root);
-    if (dir)
-        snprintf(dir, dirlen, "%s", data);
+    if (dir) {
+        int n = snprintf(dir, dirlen, "%s", data);
+        cr_assert(n >= 0 && (size_t)n < dirlen, "the test's buffer for %s is too small", data);
+    }
     cr_assert_eq(store_open(&st, data, false, err, sizeof err), WT_OK, "%s", err);
     return st;
 }
