@@ -14,8 +14,6 @@
 #include "ratelimit.h"
 #include "token.h"
 
-#define BODY_MAX 65536 /* an answer is a few hundred bytes; scopes and URLs are capped */
-
 /* Sends a rendered body: JSON (application/json) or a signed JWT (RFC 9701), never cached. */
 static void send_rendered(h2o_req_t *req, const char *body, bool jwt)
 {
@@ -36,23 +34,24 @@ static void send_rendered(h2o_req_t *req, const char *body, bool jwt)
     h2o_send_inline(req, body, len);
 }
 
-/* The response body for the introspection answer resp[0..len): the answer itself, or with
- * `jwt` the RFC 9701 JWT signed with the active key. malloc'd; NULL when it cannot be produced
- * (logged where it failed). */
-static char *render(http_thread *t, store_txn *txn, const introspect_ctx *ctx, buf_t *resp,
+/* The response body for the introspection answer resp: its JSON text, or with `jwt` the
+ * RFC 9701 JWT signed with the active key. malloc'd; NULL when it cannot be produced (logged
+ * where it failed). */
+static char *render(http_thread *t, store_txn *txn, const introspect_ctx *ctx, json_t *resp,
                     bool jwt)
 {
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
     if (!jwt)
-        return buf_steal(resp);
+        return json_dumps(resp, flags);
     keyring *kr = NULL;
     char *out = NULL;
-    buf_t claims;
-    buf_init(&claims, BODY_MAX);
-    if (introspect_jwt_claims(ctx, resp->p, resp->len, &claims) == WT_OK && t->a->keys &&
-        keyring_cache_get(t->a->keys, txn, ctx->now, &kr) == WT_OK)
-        out = keyring_sign_jws(kr, INTROSPECT_JWT_TYP, claims.p, claims.len);
+    json_t *claims = introspect_jwt_claims(ctx, resp);
+    char *text = claims ? json_dumps(claims, flags) : NULL;
+    if (text && t->a->keys && keyring_cache_get(t->a->keys, txn, ctx->now, &kr) == WT_OK)
+        out = keyring_sign_jws(kr, INTROSPECT_JWT_TYP, text, strlen(text));
     keyring_release(kr);
-    buf_free(&claims);
+    free(text);
+    json_decref(claims);
     return out;
 }
 
@@ -113,9 +112,8 @@ int http_introspect(http_thread *t, h2o_req_t *req)
     form_t f;
     clientauth ca = {0};
     store_txn *txn = NULL;
-    buf_t resp;
+    json_t *resp = NULL;
     char *body = NULL;
-    buf_init(&resp, BODY_MAX);
     if (http_rate_limit(req, RL_INTROSPECT) != 0 || http_body_params(req, &f, true) != 0)
         return 0;
     const char *dup = form_duplicate(&f), *token = form_get(&f, "token");
@@ -146,11 +144,16 @@ int http_introspect(http_thread *t, h2o_req_t *req)
     if (st != WT_OK) {
         http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE,
                          st == WT_ESTORE ? "the store could not be read; retry"
-                                         : "out of memory; retry");
+                                         : "the answer could not be built; retry");
         goto out;
     }
     bool jwt = introspect_wants_jwt(http_header(req, H2O_TOKEN_ACCEPT, NULL, NULL));
-    body = render(t, txn, &ctx, &resp, jwt);
+    if (!jwt && !ca.assertion_used) {
+        http_json(req, 200, resp); /* the common case: serialised once, straight into the reply */
+        resp = NULL;
+        goto out;
+    }
+    body = render(t, txn, &ctx, resp, jwt);
     if (!body)
         http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE,
                          jwt ? "the signed introspection response cannot be produced now; "
@@ -164,7 +167,7 @@ int http_introspect(http_thread *t, h2o_req_t *req)
     }
 out:
     free(body);
-    buf_free(&resp);
+    json_decref(resp);
     if (txn)
         store_reader_end(t->reader);
     client_free(&ca.client);

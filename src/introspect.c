@@ -1,7 +1,7 @@
 /* introspect.c — the introspection service (contract in introspect.h). Reads only: the token
  * record, its grant and (for refresh tokens) the user, all in the caller's read transaction;
  * record strings are used in place (valid until that transaction ends) and copied once, into
- * the response text, which is written directly (no JSON tree: this is the hot path). */
+ * the jansson object that is the answer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,55 +21,17 @@ bool introspect_caller_allowed(const clientauth *ca)
            !client_is_public(&ca->client);
 }
 
-static const char INACTIVE[] = "{\"active\":false}";
-
-static wt_status inactive(buf_t *out)
+/* Every answer is built with jansson; keys are literals (nocheck), values are checked as
+ * UTF-8 by json_string. A failure anywhere leaves the whole answer unbuilt (WT_NOMEM). */
+static wt_status inactive(json_t **out)
 {
-    return buf_add(out, INACTIVE, sizeof INACTIVE - 1);
+    *out = json_pack("{s:b}", "active", 0);
+    return *out ? WT_OK : WT_NOMEM;
 }
 
-wt_status introspect_json_str(buf_t *out, const char *s)
+static bool member(json_t *o, const char *name, json_t *v)
 {
-    static const char hex[] = "0123456789abcdef";
-    wt_status st = buf_add(out, "\"", 1);
-    const char *run = s;
-    for (const char *p = s; st == WT_OK && *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch >= 0x20 && ch != '"' && ch != '\\')
-            continue;
-        char esc[6] = {'\\', (char)ch, 0, 0, 0, 0};
-        size_t elen = 2;
-        if (ch < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 15];
-            elen = 6;
-        }
-        st = buf_add(out, run, (size_t)(p - run));
-        if (st == WT_OK)
-            st = buf_add(out, esc, elen);
-        run = p + 1;
-    }
-    if (st == WT_OK)
-        st = buf_add(out, run, strlen(run));
-    if (st == WT_OK)
-        st = buf_add(out, "\"", 1);
-    return st;
-}
-
-/* name is a literal such as ",\"scope\":"; then the value. Failures stick to out (buf.h). */
-static void member_str(buf_t *out, const char *name, const char *v)
-{
-    buf_adds(out, name);
-    introspect_json_str(out, v);
-}
-
-static void member_int(buf_t *out, const char *name, int64_t v)
-{
-    char n[24];
-    int len = snprintf(n, sizeof n, "%lld", (long long)v);
-    buf_adds(out, name);
-    buf_add(out, n, (size_t)len);
+    return v && json_object_set_new_nocheck(o, name, v) == 0;
 }
 
 /* The members of an active token. Strings come from our own records; empty ones (no user, no
@@ -79,26 +41,30 @@ struct active_desc {
     int64_t exp, iat;
 };
 
-static wt_status active(const introspect_ctx *c, const struct active_desc *d, buf_t *out)
+static wt_status active(const introspect_ctx *c, const struct active_desc *d, json_t **out)
 {
-    buf_adds(out, "{\"active\":true");
-    member_str(out, ",\"scope\":", d->scope);
-    member_str(out, ",\"client_id\":", d->client_id);
-    member_str(out, ",\"sub\":", d->user_id[0] ? d->user_id : d->client_id);
-    if (d->user_id[0] && d->username && d->username[0])
-        member_str(out, ",\"username\":", d->username);
-    member_int(out, ",\"exp\":", d->exp);
-    member_int(out, ",\"iat\":", d->iat);
-    if (d->resource[0])
-        member_str(out, ",\"aud\":", d->resource);
-    member_str(out, ",\"iss\":", c->issuer);
-    member_str(out, ",\"token_type\":", d->token_type);
-    buf_adds(out, "}");
-    return out->failed ? WT_NOMEM : WT_OK;
+    json_t *o = json_object();
+    bool ok = o && member(o, "active", json_true()) && member(o, "scope", json_string(d->scope)) &&
+              member(o, "client_id", json_string(d->client_id)) &&
+              member(o, "sub", json_string(d->user_id[0] ? d->user_id : d->client_id));
+    if (ok && d->user_id[0] && d->username && d->username[0])
+        ok = member(o, "username", json_string(d->username));
+    ok = ok && member(o, "exp", json_integer(d->exp)) && member(o, "iat", json_integer(d->iat));
+    if (ok && d->resource[0])
+        ok = member(o, "aud", json_string(d->resource));
+    ok = ok && member(o, "iss", json_string(c->issuer)) &&
+         member(o, "token_type", json_string(d->token_type));
+    if (!ok) {
+        json_decref(o);
+        return WT_NOMEM;
+    }
+    *out = o;
+    return WT_OK;
 }
 
-/* WT_OK with the answer (active or not) appended, or a store or buffer failure. */
-static wt_status access_token(store_txn *t, const introspect_ctx *c, const token_t *tok, buf_t *out)
+/* WT_OK with the answer (active or not) in *out, or a store or allocation failure. */
+static wt_status access_token(store_txn *t, const introspect_ctx *c, const token_t *tok,
+                              json_t **out)
 {
     access_rec a;
     wt_status st = tokens_check_access(t, tok, c->now, &a);
@@ -118,7 +84,7 @@ static wt_status access_token(store_txn *t, const introspect_ctx *c, const token
 }
 
 static wt_status refresh_token(store_txn *t, const introspect_ctx *c, const token_t *tok,
-                               buf_t *out)
+                               json_t **out)
 {
     store_val v;
     refresh_rec r;
@@ -160,8 +126,9 @@ static wt_status refresh_token(store_txn *t, const introspect_ctx *c, const toke
     return st;
 }
 
-wt_status introspect_token(store_txn *t, const introspect_ctx *c, const char *token, buf_t *out)
+wt_status introspect_token(store_txn *t, const introspect_ctx *c, const char *token, json_t **out)
 {
+    *out = NULL;
     size_t len = strlen(token);
     int kind = token_kind_of(token, len);
     token_t tok;
@@ -171,16 +138,10 @@ wt_status introspect_token(store_txn *t, const introspect_ctx *c, const char *to
     return kind == TOKEN_ACCESS ? access_token(t, c, &tok, out) : refresh_token(t, c, &tok, out);
 }
 
-wt_status introspect_jwt_claims(const introspect_ctx *c, const char *resp, size_t len, buf_t *out)
+json_t *introspect_jwt_claims(const introspect_ctx *c, json_t *resp)
 {
-    buf_adds(out, "{");
-    member_str(out, "\"iss\":", c->issuer);
-    member_str(out, ",\"aud\":", c->caller);
-    member_int(out, ",\"iat\":", c->now);
-    buf_adds(out, ",\"token_introspection\":");
-    buf_add(out, resp, len);
-    buf_adds(out, "}");
-    return out->failed ? WT_NOMEM : WT_OK;
+    return json_pack("{s:s, s:s, s:I, s:O}", "iss", c->issuer, "aud", c->caller, "iat",
+                     (json_int_t)c->now, "token_introspection", resp);
 }
 
 bool introspect_wants_jwt(const char *accept)

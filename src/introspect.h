@@ -22,7 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include <jansson.h>
+
 #include "clientauth.h"
 #include "status.h"
 #include "store.h"
@@ -41,22 +42,17 @@ typedef struct {
  * metadata-document clients (and for a failed authentication). */
 bool introspect_caller_allowed(const clientauth *ca);
 
-/* Appends to out the RFC 7662 response for `token` (NUL-terminated, as received) as compact
- * JSON, members in the order listed above. It is written directly (strings escaped), not
- * through a JSON tree: this is the hot path resource servers call on every request. Record
- * strings are used in place and copied once, into out. WT_OK; WT_NOMEM / WT_TOOBIG when out
- * failed; WT_ESTORE when the store failed (the caller answers 503; nothing is claimed about
- * the token). */
-wt_status introspect_token(store_txn *t, const introspect_ctx *c, const char *token, buf_t *out);
+/* The RFC 7662 response for `token` (NUL-terminated, as received) in *out: a new jansson
+ * object (the caller decrefs it), members in the order listed above. Record strings are used in
+ * place and copied once, into the object. WT_OK; WT_NOMEM when the object could not be built
+ * (allocation, or a stored string that is not UTF-8); WT_ESTORE when the store failed (the
+ * caller answers 503; nothing is claimed about the token). *out is NULL unless WT_OK. */
+wt_status introspect_token(store_txn *t, const introspect_ctx *c, const char *token, json_t **out);
 
-/* Appends the RFC 9701 claims set {"iss", "aud": caller, "iat": now, "token_introspection":
- * resp} where resp[0..len) is a response from introspect_token. No sub or exp at the top level
- * (RFC 9701 §5: the JWT must not be usable as an access token). WT_OK, or out's failure. */
-wt_status introspect_jwt_claims(const introspect_ctx *c, const char *resp, size_t len, buf_t *out);
-
-/* Appends s as a JSON string (quotes included): '"', '\\' and control characters escaped,
- * other bytes (UTF-8) as they are. Errors as buf_add. */
-wt_status introspect_json_str(buf_t *out, const char *s);
+/* The RFC 9701 claims set {"iss", "aud": caller, "iat": now, "token_introspection": resp} as a
+ * new object that holds its own reference to resp. No sub or exp at the top level (RFC 9701
+ * §5: the JWT must not be usable as an access token). NULL when it cannot be built. */
+json_t *introspect_jwt_claims(const introspect_ctx *c, json_t *resp);
 
 /* True when an Accept header value asks for application/token-introspection+jwt (with a
  * non-zero q). NULL-safe. */

@@ -1,6 +1,7 @@
 /* keys.c — the server's ES256 signing keys: generation, storage in STORE_DB_SECRETS, the JWKS,
  * compact JWS signing with a preloaded EVP_PKEY, and the server's reloading cache (contract and
  * store layout in keys.h). OpenSSL is used directly; libjwt is not involved. */
+#include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -16,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
 #include "crypto.h"
 #include "keys.h"
 #include "log.h"
@@ -86,15 +86,20 @@ static bool public_xy(EVP_PKEY *pk, char x64[44], char y64[44])
     return true;
 }
 
-/* RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace. */
-static void thumbprint(const char *x64, const char *y64, char kid[KEYS_KID_LEN + 1])
+/* RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace (what
+ * jansson writes with JSON_SORT_KEYS | JSON_COMPACT; base64url values need no escaping). */
+static bool thumbprint(const char *x64, const char *y64, char kid[KEYS_KID_LEN + 1])
 {
     char canon[160];
     uint8_t d[32];
-    int n = snprintf(canon, sizeof canon,
-                     "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x64, y64);
-    crypto_sha256(canon, (size_t)n, d);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "crv", "P-256", "kty", "EC", "x", x64, "y", y64);
+    size_t n = o ? json_dumpb(o, canon, sizeof canon, JSON_COMPACT | JSON_SORT_KEYS) : 0;
+    json_decref(o);
+    if (n == 0 || n > sizeof canon)
+        return false;
+    crypto_sha256(canon, n, d);
     b64url_encode(d, 32, kid);
+    return true;
 }
 
 static bool is_p256(EVP_PKEY *pk)
@@ -283,7 +288,10 @@ static wt_status generate(char **pem_out, char kid[KEYS_KID_LEN + 1])
     }
     if (!public_xy(pk, x64, y64))
         goto out;
-    thumbprint(x64, y64, kid);
+    if (!thumbprint(x64, y64, kid)) {
+        st = WT_NOMEM;
+        goto out;
+    }
     b = BIO_new(BIO_s_secmem());
     if (!b || PEM_write_bio_PrivateKey(b, pk, NULL, NULL, 0, NULL, NULL) != 1) {
         log_ossl("encoding a private key");
@@ -441,24 +449,20 @@ void keyring_release(keyring *k)
 
 static bool build_jwks(keyring *k)
 {
-    buf_t b;
-    buf_init(&b, 256 + k->n * 256);
-    buf_adds(&b, "{\"keys\":[");
-    for (size_t i = 0; i < k->n; i++) {
+    json_t *keys = json_array(), *doc = json_pack("{s:o}", "keys", keys);
+    bool ok = doc != NULL;
+    for (size_t i = 0; ok && i < k->n; i++) {
         char x64[44], y64[44];
-        if (!public_xy(k->keys[i].pk, x64, y64)) {
-            buf_free(&b);
-            return false;
-        }
-        /* kid, x and y are base64url: nothing to escape. */
-        buf_printf(&b,
-                   "%s{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"%s\","
-                   "\"use\":\"sig\",\"alg\":\"ES256\"}",
-                   i ? "," : "", x64, y64, k->keys[i].kid);
+        ok = public_xy(k->keys[i].pk, x64, y64);
+        json_t *jwk =
+            !ok ? NULL
+                : json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "EC", "crv", "P-256", "x",
+                            x64, "y", y64, "kid", k->keys[i].kid, "use", "sig", "alg", "ES256");
+        ok = jwk && json_array_append_new(keys, jwk) == 0;
     }
-    buf_adds(&b, "]}");
-    k->jwks_len = b.len;
-    k->jwks = buf_steal(&b);
+    k->jwks = ok ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    k->jwks_len = k->jwks ? strlen(k->jwks) : 0;
+    json_decref(doc);
     return k->jwks != NULL;
 }
 
@@ -525,20 +529,20 @@ char *keyring_sign_jws(const keyring *k, const char *typ, const char *payload, s
         log_error("signing keys: no active key to sign with (run: wattle keys rotate)");
         return NULL;
     }
-    if (typ) {
-        for (const char *p = typ; *p; p++)
-            if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
-                return NULL;
+    json_t *h = json_pack("{s:s, s:s}", "alg", "ES256", "kid", k->keys[0].kid);
+    if (h && typ && json_object_set_new_nocheck(h, "typ", json_string(typ)) != 0) {
+        json_decref(h);
+        h = NULL;
     }
-    int hn = snprintf(header, sizeof header, "{\"alg\":\"ES256\",\"kid\":\"%s\"%s%s%s}",
-                      k->keys[0].kid, typ ? ",\"typ\":\"" : "", typ ? typ : "", typ ? "\"" : "");
-    if (hn < 0 || (size_t)hn >= sizeof header || plen > (SIZE_MAX / 2))
+    size_t hn = h ? json_dumpb(h, header, sizeof header, JSON_COMPACT | JSON_PRESERVE_ORDER) : 0;
+    json_decref(h);
+    if (hn == 0 || hn > sizeof header || plen > (SIZE_MAX / 2))
         return NULL;
-    size_t h64 = B64URL_LEN((size_t)hn), p64 = B64URL_LEN(plen), s64 = B64URL_LEN(64);
+    size_t h64 = B64URL_LEN(hn), p64 = B64URL_LEN(plen), s64 = B64URL_LEN(64);
     char *out = malloc(h64 + 1 + p64 + 1 + s64 + 1);
     if (!out)
         return NULL;
-    b64url_encode(header, (size_t)hn, out);
+    b64url_encode(header, hn, out);
     out[h64] = '.';
     b64url_encode(payload, plen, out + h64 + 1);
     size_t signing_len = h64 + 1 + p64;

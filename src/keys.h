@@ -74,10 +74,10 @@ void keyring_release(keyring *k);
 const char *keyring_jwks(const keyring *k, size_t *len);
 /* The active key's kid (owned by k), or NULL when there is none. */
 const char *keyring_kid(const keyring *k);
-/* Signs a compact JWS with the active key: header {"alg":"ES256","kid":…,"typ":typ} (typ NULL:
- * no typ; it must be printable ASCII without '"' or '\\'), payload as given (base64url-encoded
+/* Signs a compact JWS with the active key: header {"alg":"ES256","kid":…,"typ":typ} written by
+ * jansson (typ NULL: no typ; otherwise any UTF-8 string), payload as given (base64url-encoded
  * here), signature R||S (64 bytes). Returns a malloc'd NUL-terminated string (caller frees), or
- * NULL on failure (logged). */
+ * NULL on failure. */
 char *keyring_sign_jws(const keyring *k, const char *typ, const char *payload, size_t plen);
 
 /* ---- the server's cache of the current keyring ---- */

@@ -257,8 +257,17 @@ Test(keys, jws_verifies_with_the_published_key)
     cr_assert_gt(hn, 0);
     cr_assert_null(memmem(hb, (size_t)hn, "typ", 3));
     free(jws);
-    /* A typ that would break the header is refused. */
-    cr_assert_null(keyring_sign_jws(k, "a\"b", payload, strlen(payload)));
+    /* A typ with characters JSON escapes is escaped: the header still parses and says it. */
+    jws = keyring_sign_jws(k, "a\"b\\", payload, strlen(payload));
+    cr_assert_not_null(jws);
+    char *got = NULL;
+    json_t *h = verify_jws(jws, jwk_by_kid(j, keyring_kid(k)), &got);
+    cr_assert_str_eq(json_string_value(json_object_get(h, "typ")), "a\"b\\");
+    json_decref(h);
+    free(got);
+    free(jws);
+    /* One that is not UTF-8 cannot be written: refused. */
+    cr_assert_null(keyring_sign_jws(k, "a\xff", payload, strlen(payload)));
     json_decref(j);
     keyring_release(k);
 }
