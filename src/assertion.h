@@ -98,7 +98,8 @@ wt_status assertion_record_jti(store_txn *t, const char *client_id, const char *
                                int64_t keep_until);
 
 /* A store_run_fn for callers with no other write to do (introspection, a revocation that
- * changes nothing): records the jti; a replay sets `replayed` and returns WT_OK. */
+ * changes nothing): records the jti; a replay sets `replayed` and returns WT_OK. Restartable
+ * (store.h). */
 typedef struct {
     const char *client_id, *jti;
     int64_t keep_until;

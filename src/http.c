@@ -595,12 +595,23 @@ static void job_store_done(store_op *op, wt_status st)
     job_post(H2O_STRUCT_FROM_MEMBER(http_job, op, op));
 }
 
-void http_job_store(http_job *job, store_run_fn run, void *arg)
+static void job_store(http_job *job, store_run_fn run, void *arg, bool restartable)
 {
     job->op.run = run;
     job->op.arg = arg;
     job->op.done = job_store_done;
+    job->op.restartable = restartable;
     store_submit(job->thr->a->st, &job->op);
+}
+
+void http_job_store(http_job *job, store_run_fn run, void *arg)
+{
+    job_store(job, run, arg, false);
+}
+
+void http_job_store_restartable(http_job *job, store_run_fn run, void *arg)
+{
+    job_store(job, run, arg, true);
 }
 
 static void job_worker_done(worker_job *w)

@@ -27,7 +27,7 @@ typedef struct http_thread {
     store_reader *reader;
     atomic_bool stop;
     size_t pending_jobs;
-    bool drained; /* shut down cleanly: its loop may be destroyed */
+    bool drained;                /* shut down cleanly: its loop may be destroyed */
     h2o_timeout_t sse_heartbeat; /* cfg.gateway_sse_heartbeat (http_resource.c) */
     pthread_t tid;
 } http_thread;
@@ -103,8 +103,10 @@ struct http_job {
 /* Binds job to req (job must be zeroed, e.g. calloc). */
 void http_job_init(http_job *job, h2o_req_t *req, http_finish_fn finish);
 /* Runs `run(txn, arg)` in the writer's next batch; finish is called after the commit with
- * job->op.status set. */
+ * job->op.status set. The _restartable form is for an op that meets store.h's rules for
+ * restartable ops (it then shares the batch's transaction instead of nesting its own). */
 void http_job_store(http_job *job, store_run_fn run, void *arg);
+void http_job_store_restartable(http_job *job, store_run_fn run, void *arg);
 /* Runs `run` on a hashing worker (or on `pool`); then finish. */
 void http_job_worker(http_job *job, void (*run)(worker_job *w));
 void http_job_worker_on(http_job *job, struct workers *pool, void (*run)(worker_job *w));

@@ -404,7 +404,7 @@ static void issue_code(http_thread *t, h2o_req_t *req, struct authz_job *j, bool
         return;
     }
     http_job_init(&j->job, req, finish_issue);
-    http_job_store(&j->job, tokens_issue_code, c);
+    http_job_store_restartable(&j->job, tokens_issue_code, c);
 }
 
 static void finish_login(http_job *job, h2o_req_t *req);

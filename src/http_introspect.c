@@ -104,7 +104,7 @@ static void record_then_send(h2o_req_t *req, const clientauth *ca, char *body, b
     j->body = body;
     j->jwt = jwt;
     http_job_init(&j->job, req, finish_introspect);
-    http_job_store(&j->job, assertion_record_op, &j->op);
+    http_job_store_restartable(&j->job, assertion_record_op, &j->op);
 }
 
 int http_introspect(http_thread *t, h2o_req_t *req)

@@ -91,7 +91,7 @@ int http_revoke(http_thread *t, h2o_req_t *req)
     j->op.jti = j->jti;
     j->op.jti_keep_until = ca.jti_keep_until;
     http_job_init(&j->job, req, finish_revoke);
-    http_job_store(&j->job, tokens_revoke, &j->op);
+    http_job_store_restartable(&j->job, tokens_revoke, &j->op);
 out:
     if (txn)
         store_reader_end(t->reader);

@@ -190,7 +190,7 @@ static int grant_code(http_thread *t, h2o_req_t *req, const form_t *f, const cli
     r->jti = j->jti;
     r->jti_keep_until = j->jti_keep_until;
     http_job_init(&j->job, req, finish_grant);
-    http_job_store(&j->job, tokens_redeem_code, r);
+    http_job_store_restartable(&j->job, tokens_redeem_code, r);
     return 0;
 }
 
@@ -272,7 +272,7 @@ static int grant_client_credentials(http_thread *t, h2o_req_t *req, const form_t
     j->cc.jti = j->jti;
     j->cc.jti_keep_until = j->jti_keep_until;
     http_job_init(&j->job, req, finish_grant);
-    http_job_store(&j->job, tokens_client_credentials, &j->cc);
+    http_job_store_restartable(&j->job, tokens_client_credentials, &j->cc);
     return 0;
 }
 

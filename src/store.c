@@ -788,8 +788,50 @@ static void keep_zeroed_tail(store *s)
     }
 }
 
-/* Runs one batch (a NULL-terminated list of n ops) in one transaction, each op in a nested one,
- * then reports every op's status. */
+/* Runs op in its own nested transaction of parent; its status in op->status. */
+static void run_nested(store *s, MDB_txn *parent, store_op *op)
+{
+    MDB_txn *child = NULL;
+    op->now = realtime_us();
+    if (!op->run) {
+        op->status = WT_INVALID;
+        return;
+    }
+    int rc = mdb_txn_begin(s->env, parent, 0, &child);
+    if (rc != 0) {
+        op->status = lmdb_fail(s, "beginning an op's nested transaction", rc);
+        return;
+    }
+    store_txn t = {child, s};
+    wt_status st = op->run(&t, op->arg);
+    if (st == WT_OK) {
+        rc = mdb_txn_commit(child);
+        if (rc != 0)
+            st = lmdb_fail(s, "committing an op's nested transaction", rc);
+    } else {
+        mdb_txn_abort(child);
+    }
+    op->status = st;
+}
+
+/* The batch's restartable ops, straight in parent. False when one failed: parent then holds
+ * partial work and must be aborted. */
+static bool run_restartable(store *s, MDB_txn *parent, store_op *batch)
+{
+    for (store_op *op = batch; op; op = op->next) {
+        if (!op->restartable || !op->run)
+            continue;
+        op->now = realtime_us();
+        store_txn t = {parent, s};
+        op->status = op->run(&t, op->arg);
+        if (op->status != WT_OK)
+            return false;
+    }
+    return true;
+}
+
+/* Runs one batch (a NULL-terminated list of n ops) in one transaction (store.h: restartable ops
+ * directly, the others each in a nested one), then reports every op's status. */
 static void run_batch(store *s, store_op *batch, size_t n)
 {
     MDB_txn *parent = NULL;
@@ -797,35 +839,23 @@ static void run_batch(store *s, store_op *batch, size_t n)
 
     pthread_rwlock_rdlock(&s->maplock);
     int rc = begin_top(s, 0, &parent);
+    if (rc == 0) {
+        keep_zeroed_tail(s);
+        bool all_nested = !run_restartable(s, parent, batch);
+        if (all_nested) {
+            /* A restartable op failed: start again, every op alone (rare: failures only). */
+            mdb_txn_abort(parent);
+            rc = begin_top(s, 0, &parent);
+        }
+        for (op = batch; rc == 0 && op; op = op->next)
+            if (all_nested || !op->restartable || !op->run)
+                run_nested(s, parent, op);
+    }
     if (rc != 0) {
         lmdb_fail(s, "beginning the writer's transaction", rc);
         for (op = batch; op; op = op->next)
             op->status = WT_ESTORE;
     } else {
-        keep_zeroed_tail(s);
-        for (op = batch; op; op = op->next) {
-            MDB_txn *child = NULL;
-            op->now = realtime_us();
-            if (!op->run) {
-                op->status = WT_INVALID;
-                continue;
-            }
-            rc = mdb_txn_begin(s->env, parent, 0, &child);
-            if (rc != 0) {
-                op->status = lmdb_fail(s, "beginning an op's nested transaction", rc);
-                continue;
-            }
-            store_txn t = {child, s};
-            wt_status st = op->run(&t, op->arg);
-            if (st == WT_OK) {
-                rc = mdb_txn_commit(child);
-                if (rc != 0)
-                    st = lmdb_fail(s, "committing an op's nested transaction", rc);
-            } else {
-                mdb_txn_abort(child);
-            }
-            op->status = st;
-        }
         rc = mdb_txn_commit(parent);
         if (rc != 0) {
             lmdb_fail(s, "committing the writer's batch", rc);

@@ -131,6 +131,7 @@ wt_status tokens_redeem_code(store_txn *t, void *arg)
     store_val v;
     code_rec r;
     uint8_t dg[32];
+    c->replayed = false; /* restartable (store.h): every result is set on each run */
     wt_status st = assertion_record_jti(t, c->client_id, c->jti, c->jti_keep_until);
     if (st == WT_EXISTS)
         return refuse(res, OE_INVALID_CLIENT, JTI_REPLAY);

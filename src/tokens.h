@@ -2,7 +2,12 @@
  * runs inside the writer's transaction, so everything one step writes commits together (or not
  * at all), and its result is durable before the response that carries it is sent. Token
  * strings are minted by the caller (on its own thread) and passed in; only digests are stored.
- * Validation of access tokens is a read (tokens_check_access). */
+ * Validation of access tokens is a read (tokens_check_access).
+ *
+ * Restartable (store.h: they may run twice and share the batch's transaction):
+ * tokens_issue_code, tokens_redeem_code, tokens_client_credentials and tokens_revoke. Not
+ * tokens_refresh: a grace-window replay overwrites the pair minted by the caller in res, so a
+ * second run would not start from the same inputs; it keeps its nested transaction. */
 #ifndef WATTLE_TOKENS_H
 #define WATTLE_TOKENS_H
 #include <stdbool.h>

@@ -425,7 +425,8 @@ static void *probe_main(void *arg)
         p->c.res.access_ttl = DAY;
         if (token_mint(TOKEN_ACCESS, now_us(), &p->c.res.access, NULL) != WT_OK)
             die("token_mint failed");
-        p->op = (store_op){.run = probe_run, .done = probe_done, .arg = p};
+        /* restartable, as the server submits it (http_token.c) */
+        p->op = (store_op){.run = probe_run, .done = probe_done, .arg = p, .restartable = true};
         store_submit(p->s->a.st, &p->op);
         sem_wait(&p->done);
     }

@@ -190,13 +190,19 @@ struct put_op {
     wt_status fail_with; /* run puts its key, then returns this (WT_OK: keep it) */
     sem_t *started, *go; /* when set, run posts started and waits for go */
     int64_t now_seen;
+    int runs;     /* how many times run was called */
+    int last_seq; /* the writer-wide order of its last run (run_seq) */
 };
+
+static int run_seq; /* only the writer thread touches it while ops run */
 
 static wt_status put_op_run(store_txn *t, void *arg)
 {
     struct put_op *p = arg;
     char val[40];
     p->now_seen = p->op.now;
+    p->runs++;
+    p->last_seq = ++run_seq;
     if (p->started)
         sem_post(p->started);
     if (p->go)
@@ -887,6 +893,89 @@ Test(store, failing_op_rolls_back_alone)
     store_close(s);
     sem_destroy(&started);
     sem_destroy(&go);
+}
+
+/* The blocker holds the writer in batch 1 while ops[] queue up for batch 2. */
+static void run_behind_blocker(store *s, struct counter *ctr, struct put_op **ops, size_t n)
+{
+    sem_t started, go;
+    sem_init(&started, 0, 0);
+    sem_init(&go, 0, 0);
+    struct put_op blocker;
+    put_op_init(&blocker, "blocker", ctr, false);
+    blocker.started = &started;
+    blocker.go = &go;
+    cr_assert_eq(store_writer_start(s), WT_OK);
+    store_submit(s, &blocker.op);
+    sem_wait(&started);
+    for (size_t i = 0; i < n; i++)
+        store_submit(s, &ops[i]->op);
+    sem_post(&go);
+    cr_assert(wait_done(ctr, (int)n + 1, 30));
+    cr_assert_eq(blocker.op.status, WT_OK);
+    uint64_t batches = 0;
+    store_writer_stats(s, &batches, NULL);
+    cr_assert_eq(batches, 2, "batches %llu", (unsigned long long)batches);
+    sem_destroy(&started);
+    sem_destroy(&go);
+}
+
+Test(store, restartable_ops_share_the_batch_and_run_first)
+{
+    store *s = open_ok(false);
+    struct counter ctr = COUNTER_INIT;
+    struct put_op n1, r1, n2, r2;
+    put_op_init(&n1, "n1", &ctr, false);
+    put_op_init(&r1, "r1", &ctr, false);
+    put_op_init(&n2, "n2", &ctr, false);
+    put_op_init(&r2, "r2", &ctr, false);
+    r1.op.restartable = r2.op.restartable = true;
+    struct put_op *ops[] = {&n1, &r1, &n2, &r2};
+    run_seq = 0;
+    run_behind_blocker(s, &ctr, ops, 4);
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(ops[i]->op.status, WT_OK, "%s", ops[i]->key);
+        cr_assert_eq(ops[i]->runs, 1, "%s ran %d times", ops[i]->key, ops[i]->runs);
+    }
+    /* the blocker was run 1; then the restartable ones, then the others, each in order */
+    cr_assert(r1.last_seq == 2 && r2.last_seq == 3 && n1.last_seq == 4 && n2.last_seq == 5,
+              "order r1 %d r2 %d n1 %d n2 %d", r1.last_seq, r2.last_seq, n1.last_seq, n2.last_seq);
+    for (size_t i = 0; i < 4; i++) {
+        char v[40];
+        snprintf(v, sizeof v, "v%s", ops[i]->key);
+        assert_value(s, STORE_DB_CLIENTS, ops[i]->key, v);
+    }
+    store_close(s);
+}
+
+Test(store, failing_restartable_op_reruns_the_batch_nested)
+{
+    store *s = open_ok(false);
+    struct counter ctr = COUNTER_INIT;
+    struct put_op a, n, bad, c;
+    put_op_init(&a, "a", &ctr, false);
+    put_op_init(&n, "n", &ctr, false);
+    put_op_init(&bad, "bad", &ctr, false);
+    put_op_init(&c, "c", &ctr, false);
+    a.op.restartable = bad.op.restartable = c.op.restartable = true;
+    bad.fail_with = WT_INVALID; /* puts its key, then fails */
+    struct put_op *ops[] = {&a, &n, &bad, &c};
+    run_behind_blocker(s, &ctr, ops, 4);
+    cr_assert_eq(a.op.status, WT_OK);
+    cr_assert_eq(n.op.status, WT_OK);
+    cr_assert_eq(bad.op.status, WT_INVALID);
+    cr_assert_eq(c.op.status, WT_OK);
+    cr_assert_eq(ctr.ok, 4);
+    /* attempt 1 ran a and bad (then stopped); attempt 2 ran everything, each nested */
+    cr_assert_eq(a.runs, 2);
+    cr_assert_eq(bad.runs, 2);
+    cr_assert_eq(c.runs, 1);
+    cr_assert_eq(n.runs, 1, "a non-restartable op runs once");
+    assert_value(s, STORE_DB_CLIENTS, "a", "va");
+    assert_value(s, STORE_DB_CLIENTS, "n", "vn");
+    assert_value(s, STORE_DB_CLIENTS, "c", "vc");
+    cr_assert_eq(get(s, STORE_DB_CLIENTS, "bad", NULL, 0), WT_NOTFOUND, "bad's put rolled back");
+    store_close(s);
 }
 
 #define DRAIN 100
