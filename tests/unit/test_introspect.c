@@ -18,6 +18,7 @@
 #include "records.h"
 #include "store.h"
 #include "tmpstore.h"
+#include "testuser.h"
 #include "token.h"
 #include "tokens.h"
 #include "users.h"
@@ -84,13 +85,7 @@ static wt_status put_user_access(store_txn *t, const char *username)
 static wt_status run_fixture(store_txn *t, void *arg)
 {
     (void)arg;
-    json_t *u;
-    wt_status s = user_build("alice", "Alice", NULL, "scrypt$unused", NOW - 100, &u);
-    if (s == WT_OK)
-        s = user_create(t, u);
-    if (s == WT_OK)
-        snprintf(fx.user_id, sizeof fx.user_id, "%s", json_string_value(json_object_get(u, "sub")));
-    json_decref(u);
+    wt_status s = testuser_create(t, "alice", NOW - 100, fx.user_id, sizeof fx.user_id);
     if (s != WT_OK)
         return s;
     /* A user's grant with one access and one (live) refresh token. */
