@@ -1,7 +1,7 @@
 """End-to-end tests of the token lifecycle (SPEC §1, §3, §7): code replay, refresh rotation and
 scope narrowing, the refresh grace window and reuse detection, revocation, client_credentials,
 admin commands applied to a running server, the token endpoint's rate limit, and durability of
-refresh rotation across kill -9."""
+refresh rotation and of concurrent client_credentials issuance across kill -9."""
 
 import random
 import re
@@ -726,6 +726,56 @@ class CrashTest(LifecycleMixin, WattleTestCase):
         # finally every refresh token ever received: exactly one is live, the last one
         live = [i for i, rt in enumerate(received_rt) if self.info(rt)["active"]]
         self.assertEqual(live, [len(received_rt) - 1], "live refresh tokens at the end")
+
+
+
+class ConcurrentCrashTest(WattleTestCase):
+    """kill -9 while eight clients ask for client_credentials tokens at once (so requests share
+    writer batches: the ops that run straight in the batch's transaction, store.h): after a
+    restart every token a client received is active."""
+
+    CLIENTS = 8
+
+    def test_kill_9_during_concurrent_client_credentials(self):
+        config = {"rate_limit": {"token": 0, "introspect": 0}}
+        self.server = self.start_server(config)
+        machine = add_client(self.data_dir, "Machine", grant_types=["client_credentials"])
+        auth = (machine["client_id"], machine["client_secret"])
+        received, errors, lock = [], [], threading.Lock()
+        first = threading.Event()
+
+        def load():
+            while True:
+                try:
+                    r = post_form(self.server.url("/oauth/token"),
+                                  {"grant_type": "client_credentials"}, auth=auth)
+                except Exception:  # the server died mid-request
+                    return
+                if r.status != 200:
+                    errors.append(r)
+                    return
+                with lock:
+                    received.append(r.json()["access_token"])
+                first.set()
+
+        threads = [threading.Thread(target=load, daemon=True) for _ in range(self.CLIENTS)]
+        for th in threads:
+            th.start()
+        first.wait(timeout=30 * SLOW)
+        time.sleep(0.2 + 0.3 * random.Random(20261122).random())
+        self.server.kill()
+        for th in threads:
+            th.join(timeout=30 * SLOW)
+            self.assertFalse(th.is_alive(), "a client did not stop")
+        self.assertEqual(errors, [], "a token request failed before the kill")
+        self.assertGreater(len(received), self.CLIENTS, "too few tokens before the kill")
+        self.server = self.start_server(config)  # the same data directory
+        for i, token in enumerate(received):
+            r = post_form(self.server.url("/oauth/introspect"), {"token": token}, auth=auth)
+            self.assertEqual(r.status, 200, r)
+            self.assertIs(r.json().get("active"), True,
+                          "token #%d of %d received before the kill is not active after the "
+                          "restart: %s" % (i, len(received), r.json()))
 
 
 if __name__ == "__main__":
