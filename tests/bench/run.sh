@@ -32,6 +32,8 @@
 #   --profile            also `perf record -g` the server during the first run of validation
 #                        and client_credentials (build/bench/run/perf-*.data)
 #   --no-build           use the binaries already in build/bench
+#   --wattle PATH        benchmark this wattle binary instead of build/bench/wattle (the
+#                        helpers still come from build/bench); tests/bench/ab.sh uses it
 #   --run-dir DIR        where the stores, logs and results go (default build/bench/run; wiped)
 #   -h, --help
 set -euo pipefail
@@ -52,6 +54,7 @@ WRK_THREADS=2
 SCENARIOS="validation,forward_auth,introspection,code,code_high,refresh,client_credentials,cc_high,revocation,consent,mixed"
 PROFILE=0
 BUILD_IT=1
+WATTLE_GIVEN=""
 HIGH_CONNS=256 # cc_high, code_high: client_credentials and code exchange with this many
                # connections (more requests share each commit)
 
@@ -71,6 +74,7 @@ while [ $# -gt 0 ]; do
     --profile) PROFILE=1 ;;
     --no-build) BUILD_IT=0 ;;
     --run-dir) RUN="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
+    --wattle) WATTLE_GIVEN="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 1 ;;
   esac
@@ -109,6 +113,10 @@ for t in curl cmake cc pkg-config; do command -v "$t" >/dev/null || die "$t is r
 SEED="$BUILD/tests/bench/wattle_bench_seed"
 TRIVIAL="$BUILD/tests/bench/wattle_bench_trivial"
 WATTLE="$BUILD/wattle"
+if [ -n "$WATTLE_GIVEN" ]; then
+  [ -x "$WATTLE_GIVEN" ] || { echo "run.sh: --wattle $WATTLE_GIVEN is not an executable file" >&2; exit 1; }
+  WATTLE="$(cd "$(dirname "$WATTLE_GIVEN")" && pwd)/$(basename "$WATTLE_GIVEN")"
+fi
 BUILD_NOTE=""
 
 build() {
@@ -674,7 +682,7 @@ OUT="$RUN/results.md"
 {
   echo "Wattle benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
   echo
-  echo "mode $([ "$QUICK" = 1 ] && echo quick || echo full): wrk -t$WRK_THREADS -c$CONNS, $REPEAT × ${DURATION} s per scenario (medians); store: $TOKENS live access tokens + $(want code_high && echo "$((2 * POOL)) codes (half for 256 connections)" || echo "$POOL codes"), $POOL refresh grants, $POOL revocable tokens (data.mdb ${R[main.du_mb]:-?} MB); load average $LOAD_START at start, $LOAD_END at end${BUILD_NOTE:+; $BUILD_NOTE}"
+  echo "mode $([ "$QUICK" = 1 ] && echo quick || echo full): wrk -t$WRK_THREADS -c$CONNS, $REPEAT × ${DURATION} s per scenario (medians); store: $TOKENS live access tokens + $(want code_high && echo "$((2 * POOL)) codes (half for 256 connections)" || echo "$POOL codes"), $POOL refresh grants, $POOL revocable tokens (data.mdb ${R[main.du_mb]:-?} MB); load average $LOAD_START at start, $LOAD_END at end${BUILD_NOTE:+; $BUILD_NOTE}${WATTLE_GIVEN:+; wattle binary $WATTLE}"
   echo
   echo "| scenario | req/s | × trivial | p50 ms | × trivial | p99 ms | × trivial | trivial req/s (paired) | server CPU % | other load % | RssAnon end / max MB | RssFile MB | ops per commit | runs: req/s (other load) |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
