@@ -35,8 +35,8 @@ static void send_rendered(h2o_req_t *req, const char *body, bool jwt)
 }
 
 /* The response body for the introspection answer resp: its JSON text, or with `jwt` the
- * RFC 9701 JWT signed with the active key. malloc'd; NULL when it cannot be produced (logged
- * where it failed). */
+ * RFC 9701 JWT signed with the active key. malloc'd; NULL when it cannot be produced (a failed
+ * signature is logged by keys.c; the caller answers 503 either way). */
 static char *render(http_thread *t, store_txn *txn, const introspect_ctx *ctx, json_t *resp,
                     bool jwt)
 {

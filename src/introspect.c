@@ -2,8 +2,6 @@
  * record, its grant and (for refresh tokens) the user, all in the caller's read transaction;
  * record strings are used in place (valid until that transaction ends) and copied once, into
  * the jansson object that is the answer. */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
