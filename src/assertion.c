@@ -729,14 +729,3 @@ wt_status assertion_record_op(store_txn *t, void *arg)
     }
     return st;
 }
-
-bool assertion_jti_dead(const void *val, size_t len, int64_t now)
-{
-    const uint8_t *p = val;
-    uint64_t u = 0;
-    if (len != 8)
-        return true;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)p[i] << (8 * i);
-    return (int64_t)u <= now;
-}

@@ -82,8 +82,9 @@ wt_status assertion_jwks_check(const json_t *jwks, char *why, size_t whylen);
 /* ---- the jti replay guard (STORE_DB_JTI) ----
  * Key: client_id NUL SHA-256(jti) (32 bytes; client ids are at most 400 bytes, so the key
  * always fits STORE_MAX_KEY whatever the jti). Value: keep_until, 8 bytes little-endian
- * (seconds). A record may be purged once keep_until <= now (assertion_jti_dead). A jti is
- * refused while its record exists, even past keep_until (then the assertion has expired too). */
+ * (seconds, records.h until_encode). gc purges a record once keep_until <= now (until_passed). A
+ * jti is refused while its record exists, even past keep_until (then the assertion has expired
+ * too). */
 
 /* Read path (any transaction): WT_EXISTS when (client_id, jti) was recorded, WT_NOTFOUND when
  * not, WT_ESTORE. */
@@ -106,8 +107,5 @@ typedef struct {
     bool replayed; /* out */
 } assertion_jti_op;
 wt_status assertion_record_op(store_txn *t, void *arg /* assertion_jti_op */);
-
-/* For gc: true when a STORE_DB_JTI value is malformed or its keep_until <= now. */
-bool assertion_jti_dead(const void *val, size_t len, int64_t now);
 
 #endif

@@ -53,7 +53,7 @@ static bool is_dead(struct scan *w, store_val k, store_val v)
     }
     case GC_JTI:     /* until when a used assertion's jti is remembered */
     case GC_REVOKED: /* until when a revoked grant's access tokens could be presented */
-        return v.len != 8 || until_decode(v.data) <= w->now;
+        return until_passed(v.data, v.len, w->now);
     case GC_CLIENTS: /* unused registrations, and metadata-document clients gone idle */
         return register_unused_expired(v.data, v.len, w->now, w->unused_client_ttl) ||
                cimd_idle_expired(w->t, k.data, k.len, v.data, v.len, w->now, CIMD_IDLE_TTL);

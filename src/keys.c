@@ -19,6 +19,7 @@
 
 #include "crypto.h"
 #include "keys.h"
+#include "le.h"
 #include "log.h"
 
 #define KEY_PREFIX "sigkey:"
@@ -141,9 +142,7 @@ static wt_status read_gen(store_txn *t, uint64_t *gen)
         return st;
     if (v.len != 8)
         return WT_ESTORE;
-    const uint8_t *p = v.data;
-    for (int i = 7; i >= 0; i--)
-        *gen = *gen << 8 | p[i];
+    *gen = le_get(v.data, 8);
     return WT_OK;
 }
 
@@ -154,9 +153,7 @@ static wt_status bump_gen(store_txn *t)
     wt_status st = read_gen(t, &g);
     if (st != WT_OK)
         return st;
-    g++;
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(g >> (8 * i));
+    le_put(b, g + 1, sizeof b);
     return store_put(t, STORE_DB_SECRETS, GEN_NAME, sizeof GEN_NAME - 1, b, 8, 0);
 }
 

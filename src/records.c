@@ -2,6 +2,7 @@
  * Integers are little-endian; strings are u16 length + bytes + NUL. */
 #include <string.h>
 
+#include "le.h"
 #include "records.h"
 
 enum { REC_GRANT = 1, REC_ACCESS, REC_REFRESH, REC_CODE, REC_SESSION };
@@ -136,16 +137,17 @@ static wt_status done(const rd *r)
 
 void until_encode(uint8_t out[8], int64_t t)
 {
-    for (int i = 0; i < 8; i++)
-        out[i] = (uint8_t)((uint64_t)t >> (8 * i));
+    le_put(out, (uint64_t)t, 8);
 }
 
 int64_t until_decode(const uint8_t in[8])
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | in[i];
-    return (int64_t)v;
+    return (int64_t)le_get(in, 8);
+}
+
+bool until_passed(const void *val, size_t len, int64_t now)
+{
+    return len != 8 || until_decode(val) <= now;
 }
 
 wt_status grant_rec_encode(buf_t *b, const grant_rec *g)

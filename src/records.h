@@ -71,9 +71,11 @@ typedef struct {
 /* Encoders append to b (buf.h); decoders read in place and return WT_INVALID for a record
  * that is truncated or of an unknown version. */
 /* A time as 8 bytes little-endian: the whole value of a STORE_DB_JTI or STORE_DB_REVOKED
- * record (until when it must be kept). */
+ * record (until when it must be kept). until_passed is gc's rule for such a record: true when
+ * the value is malformed or its time is <= now. */
 void until_encode(uint8_t out[8], int64_t t);
 int64_t until_decode(const uint8_t in[8]);
+bool until_passed(const void *val, size_t len, int64_t now);
 
 wt_status grant_rec_encode(buf_t *b, const grant_rec *r);
 wt_status grant_rec_decode(const void *p, size_t len, grant_rec *r);

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "le.h"
 #include "log.h"
 #include "store.h"
 
@@ -111,21 +112,6 @@ static int64_t realtime_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-/* n-byte little-endian integers: the values of the schema facts in STORE_DB_META. */
-static void le_put(unsigned char *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t le_get(const void *p, size_t n)
-{
-    uint64_t v = 0;
-    while (n--)
-        v = v << 8 | ((const unsigned char *)p)[n];
-    return v;
 }
 
 /* Logs an LMDB failure with LMDB's own text and returns WT_ESTORE. */

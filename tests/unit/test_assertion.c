@@ -24,6 +24,7 @@
 #include "assertion.h"
 #include "clientauth.h"
 #include "crypto.h"
+#include "records.h"
 
 #define CLIENT "ocl_assertiontestclient000"
 #define ISSUER "https://as.example"
@@ -855,9 +856,9 @@ Test(assertion_store, record_format_and_gc_rule)
     cr_assert_eq(g.len, 8);
     uint8_t want[8] = {0x05, 0x04, 0x03, 0x02, 0x01, 0, 0, 0};
     cr_assert_arr_eq(g.val, want, 8);
-    cr_assert(!assertion_jti_dead(g.val, 8, 0x0102030404LL));
-    cr_assert(assertion_jti_dead(g.val, 8, 0x0102030405LL));
-    cr_assert(assertion_jti_dead(g.val, 7, 0));
+    cr_assert(!until_passed(g.val, 8, 0x0102030404LL));
+    cr_assert(until_passed(g.val, 8, 0x0102030405LL));
+    cr_assert(until_passed(g.val, 7, 0));
 }
 
 /* clientauth with a stored private_key_jwt client and a stored secret client. */
