@@ -16,7 +16,7 @@
 # --small-tokens 0 --repeat 3. Runs go under build/bench/ab/run-<round>-<A|B>/.
 #
 # Example (the restartable-ops change of the fourth session):
-#   tests/bench/ab.sh 80bbe12~3 80bbe12 -- --scenarios client_credentials
+#   tests/bench/ab.sh feed4b4~1 feed4b4 -- --scenarios client_credentials
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
