@@ -27,8 +27,12 @@
 #   --repeat R           runs per scenario; figures are medians (default 3; quick 1)
 #   --connections C      wrk connections (default 32; quick 8)
 #   --wrk-threads T      wrk threads (default 2)
-#   --scenarios LIST     comma-separated subset of: validation,forward_auth,introspection,code,
-#                        code_high,refresh,client_credentials,cc_high,revocation,consent,mixed
+#   --scenarios LIST     comma-separated subset of: validation,forward_auth,control,
+#                        introspection,code,code_high,refresh,client_credentials,cc_high,
+#                        revocation,consent,mixed
+#   --control MB:HOPS    the control (full mode): a trivial server that also follows HOPS
+#                        random pointers through MB MiB per request, driven with forward-auth's
+#                        requests (default 512:6, about what a 1M-token lookup adds here)
 #   --profile            also `perf record -g` the server during the first run of validation
 #                        and client_credentials (build/bench/run/perf-*.data)
 #   --no-build           use the binaries already in build/bench
@@ -51,7 +55,8 @@ DURATION=""
 REPEAT=""
 CONNS=""
 WRK_THREADS=2
-SCENARIOS="validation,forward_auth,introspection,code,code_high,refresh,client_credentials,cc_high,revocation,consent,mixed"
+SCENARIOS="validation,forward_auth,control,introspection,code,code_high,refresh,client_credentials,cc_high,revocation,consent,mixed"
+CONTROL="512:6"
 PROFILE=0
 BUILD_IT=1
 WATTLE_GIVEN=""
@@ -71,6 +76,7 @@ while [ $# -gt 0 ]; do
     --connections) CONNS="$2"; shift ;;
     --wrk-threads) WRK_THREADS="$2"; shift ;;
     --scenarios) SCENARIOS="$2"; shift ;;
+    --control) CONTROL="$2"; shift ;;
     --profile) PROFILE=1 ;;
     --no-build) BUILD_IT=0 ;;
     --run-dir) RUN="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
@@ -87,6 +93,7 @@ if [ "$QUICK" = 1 ]; then
   SCENARIOS="${SCENARIOS//,cc_high/}"
   SCENARIOS="${SCENARIOS//,code_high/}"
   SCENARIOS="${SCENARIOS//,mixed/}"
+  SCENARIOS="${SCENARIOS//,control/}"
 else
   : "${TOKENS:=1000000}" "${POOL:=600000}" "${DURATION:=5}" "${REPEAT:=3}" "${CONNS:=32}"
 fi
@@ -516,6 +523,24 @@ if want forward_auth; then
   fi
 fi
 
+# The control: the trivial server again, but each request first follows HOPS dependent random
+# pointers through MB MiB of memory (trivial.c), driven with forward-auth's very requests. It is
+# what that much memory latency per request, and nothing else, does to a server's rate and tail
+# on this machine: compare its p99 × trivial with validation's at this store size.
+if want control && [ "$QUICK" = 0 ]; then
+  [[ "$CONTROL" =~ ^[0-9]+:[0-9]+$ ]] || die "--control takes MB:HOPS, e.g. 512:6 (got $CONTROL)"
+  CPORT="$(pick_port $((TPORT + 1)))"
+  "$TRIVIAL" "$CPORT" 2 "${CONTROL%%:*}" "${CONTROL##*:}" >"$RUN/control.out" 2>&1 &
+  CTL_PID=$!
+  PIDS+=("$CTL_PID")
+  wait_http "http://127.0.0.1:$CPORT/" "$CTL_PID" || die "the control server did not start: $(cat "$RUN/control.out")"
+  R[control.chase_ns]="$(sed -n 's/^chase_ns_per_request=//p' "$RUN/control.out")"
+  say "control: trivial server + ${CONTROL##*:} random reads over ${CONTROL%%:*} MiB per request (${R[control.chase_ns]} ns)"
+  run_wrk control "$CTL_PID" "http://127.0.0.1:$CPORT" path=/oauth/forward-auth \
+    pool="$MAIN/seed/access.wrk" mode=cycle auth='Bearer @T@' 'xh=X-Original-URI: /mcp'
+  stop_pid "$CTL_PID"
+fi
+
 if want introspection; then
   at="$(head -n 1 "$MAIN/seed/access.wrk")"
   probe introspection -u "$RS_ID:$RS_SECRET" --data-urlencode "token=$at" "$BASE/oauth/introspect"
@@ -686,7 +711,7 @@ OUT="$RUN/results.md"
   echo
   echo "| scenario | req/s | × trivial | p50 ms | × trivial | p99 ms | × trivial | trivial req/s (paired) | server CPU % | other load % | RssAnon end / max MB | RssFile MB | ops per commit | runs: req/s (other load) |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-  for name in trivial validation validation_small forward_auth introspection code code_high refresh client_credentials cc_high revocation consent mixed_alone mixed_logins1 mixed_logins2 trivial_after; do
+  for name in trivial validation validation_small forward_auth control introspection code code_high refresh client_credentials cc_high revocation consent mixed_alone mixed_logins1 mixed_logins2 trivial_after; do
     st="${R[$name.status]:-}"
     [ -z "$st" ] && continue
     label="$name"
@@ -696,6 +721,7 @@ OUT="$RUN/results.md"
       validation) label="validation: GET /mcp, $TOKENS tokens" ;;
       validation_small) label="validation: GET /mcp, $SMALL_TOKENS tokens" ;;
       forward_auth) label="validation: forward-auth (no body)" ;;
+      control) label="control: trivial server + ${CONTROL##*:} random memory reads per request (${R[control.chase_ns]:-?} ns), forward-auth's requests" ;;
       introspection) label="introspection" ;;
       code) label="code exchange" ;;
       code_high) label="code exchange, $HIGH_CONNS connections" ;;

@@ -3,7 +3,13 @@
  * own SO_REUSEPORT listener on 127.0.0.1). tests/bench/run.sh measures it in the same run as
  * Wattle and prints every Wattle figure as a ratio to it.
  *
- *   wattle_bench_trivial PORT [THREADS]      (default 2 threads; SIGINT/SIGTERM stops it) */
+ *   wattle_bench_trivial PORT [THREADS [CHASE_MB HOPS]]   (default 2 threads; SIGINT/SIGTERM
+ *                                                          stops it)
+ *
+ * With CHASE_MB and HOPS, a control rather than the baseline: each request first follows HOPS
+ * dependent pointers at random through CHASE_MB MiB of memory, the way a B-tree lookup in a
+ * large store misses the caches, so that a run can show what that much memory latency per
+ * request does to a server that is otherwise trivial (docs/performance.md, fifth session). */
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 #include <netinet/in.h>
@@ -13,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static h2o_globalconf_t gc;
@@ -20,8 +27,58 @@ static int port;
 
 static const char body[] = "{\"ok\":true}";
 
+static size_t *chase; /* a random cycle through chase_n slots, one per cache line */
+static size_t chase_n, hops;
+static _Thread_local size_t chase_at;
+static volatile size_t chase_sink;
+
+static void chase_init(size_t mb)
+{
+    enum { STRIDE = 64 / sizeof(size_t) };
+    size_t n = mb * 1024 * 1024 / 64;
+    size_t *order = malloc(n * sizeof *order);
+    chase = malloc(n * 64);
+    if (!order || !chase) {
+        fprintf(stderr, "wattle_bench_trivial: out of memory for the chase buffer\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    srand(7);
+    for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates: one cycle through every line */
+        size_t j = ((size_t)rand() << 16 ^ (size_t)rand()) % (i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        chase[order[i] * STRIDE] = order[(i + 1) % n] * STRIDE;
+    free(order);
+    chase_n = n;
+}
+
+/* What one request's chase costs on this machine, printed for run.sh's table. */
+static double chase_ns(void)
+{
+    enum { ROUNDS = 20000 };
+    struct timespec a, b;
+    size_t at = 0;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (size_t r = 0; r < ROUNDS * hops; r++)
+        at = chase[at];
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    chase_sink = at;
+    return ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / ROUNDS;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
+    if (hops) {
+        size_t at = chase_at;
+        for (size_t i = 0; i < hops; i++)
+            at = chase[at];
+        chase_at = at;
+        chase_sink = at;
+    }
     req->res.status = 200;
     req->res.reason = "OK";
     req->res.content_length = sizeof body - 1;
@@ -44,6 +101,8 @@ static void *thread_main(void *arg)
 {
     h2o_context_t ctx;
     h2o_accept_ctx_t actx = {0};
+    if (chase_n) /* each thread walks its own part of the cycle */
+        chase_at = (size_t)(uintptr_t)arg * (chase_n / 64) * (64 / sizeof(size_t));
     h2o_evloop_t *loop = h2o_evloop_create();
     h2o_context_init(&ctx, loop, &gc);
     actx.ctx = &ctx;
@@ -75,6 +134,11 @@ int main(int argc, char **argv)
     int nthreads = argc > 2 ? atoi(argv[2]) : 2;
     if (nthreads < 1)
         nthreads = 1;
+    if (argc > 4 && atoi(argv[3]) > 0 && atoi(argv[4]) > 0) {
+        chase_init((size_t)atoi(argv[3]));
+        hops = (size_t)atoi(argv[4]);
+        printf("chase_ns_per_request=%.0f\n", chase_ns());
+    }
     h2o_config_init(&gc);
     gc.server_name = h2o_iovec_init(H2O_STRLIT("trivial"));
     h2o_hostconf_t *host =
@@ -90,7 +154,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < nthreads; i++) {
         pthread_t t;
-        pthread_create(&t, NULL, thread_main, NULL);
+        pthread_create(&t, NULL, thread_main, (void *)(uintptr_t)i);
     }
     printf("http://127.0.0.1:%d\n", port);
     fflush(stdout);
