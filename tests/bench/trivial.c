@@ -101,8 +101,8 @@ static void *thread_main(void *arg)
 {
     h2o_context_t ctx;
     h2o_accept_ctx_t actx = {0};
-    if (chase_n) /* each thread walks its own part of the cycle */
-        chase_at = (size_t)(uintptr_t)arg * (chase_n / 64) * (64 / sizeof(size_t));
+    if (chase_n) /* each thread starts at its own line (one of 64 spread over the buffer) */
+        chase_at = (size_t)(uintptr_t)arg % 64 * (chase_n / 64) * (64 / sizeof(size_t));
     h2o_evloop_t *loop = h2o_evloop_create();
     h2o_context_init(&ctx, loop, &gc);
     actx.ctx = &ctx;
