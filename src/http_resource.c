@@ -41,6 +41,7 @@
 
 #include "gateway.h"
 #include "http.h"
+#include "introspect.h"
 #include "log.h"
 #include "tokens.h"
 #include "users.h"
@@ -277,25 +278,28 @@ static void set_str(json_t *o, const char *k, const char *v)
     json_object_set_new(o, k, json_string(v));
 }
 
-/* The echo resource: the token described with the introspection field names, plus the
- * request's method and path (without its query). */
+/* The echo resource: the token described with the introspection field names (the very members
+ * introspection answers), plus the request's method and path (without its query) as received;
+ * a method or path that is not UTF-8 is left out. */
 static void send_echo(http_thread *t, h2o_req_t *req, const ident *id)
 {
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    json_t *o = json_object();
-    json_object_set_new(o, "active", json_true());
-    set_str(o, "scope", id->scope);
-    set_str(o, "client_id", id->client_id);
-    set_str(o, "sub", id->sub);
-    if (id->user_id[0])
-        set_str(o, "username", id->username);
-    json_object_set_new(o, "exp", json_integer(id->exp));
-    json_object_set_new(o, "iat", json_integer(id->iat));
-    set_str(o, "aud", id->resource);
-    set_str(o, "iss", t->a->cfg.issuer);
-    set_str(o, "token_type", "Bearer");
-    json_object_set_new(o, "method", json_stringn(req->method.base, req->method.len));
-    json_object_set_new(o, "path", json_stringn(req->path.base, plen));
+    introspect_active d = {.scope = id->scope,
+                           .client_id = id->client_id,
+                           .user_id = id->user_id,
+                           .username = id->username,
+                           .resource = id->resource,
+                           .token_type = "Bearer",
+                           .exp = id->exp,
+                           .iat = id->iat};
+    json_t *o = introspect_active_json(t->a->cfg.issuer, &d);
+    if (!o) {
+        http_oauth_error(req, 503, OE_TEMPORARILY_UNAVAILABLE,
+                         "the answer could not be built; retry");
+        return;
+    }
+    json_object_set_new_nocheck(o, "method", json_stringn(req->method.base, req->method.len));
+    json_object_set_new_nocheck(o, "path", json_stringn(req->path.base, plen));
     http_json(req, 200, o);
 }
 
@@ -384,7 +388,7 @@ static void body_swap_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *buf
 struct sse_stream {
     h2o_ostream_t super;
     h2o_generator_t stand_in;
-    h2o_generator_t *orig;   /* the proxy's generator */
+    h2o_generator_t *orig; /* the proxy's generator */
     h2o_timeout_entry_t timer;
     h2o_timeout_t *heartbeat; /* the thread's heartbeat timeout, or NULL */
     h2o_req_t *req;

@@ -32,14 +32,7 @@ static bool member(json_t *o, const char *name, json_t *v)
     return v && json_object_set_new_nocheck(o, name, v) == 0;
 }
 
-/* The members of an active token. Strings come from our own records; empty ones (no user, no
- * resource) are left out. */
-struct active_desc {
-    const char *scope, *client_id, *user_id, *username, *resource, *token_type;
-    int64_t exp, iat;
-};
-
-static wt_status active(const introspect_ctx *c, const struct active_desc *d, json_t **out)
+json_t *introspect_active_json(const char *issuer, const introspect_active *d)
 {
     json_t *o = json_object();
     bool ok = o && member(o, "active", json_true()) && member(o, "scope", json_string(d->scope)) &&
@@ -50,14 +43,19 @@ static wt_status active(const introspect_ctx *c, const struct active_desc *d, js
     ok = ok && member(o, "exp", json_integer(d->exp)) && member(o, "iat", json_integer(d->iat));
     if (ok && d->resource[0])
         ok = member(o, "aud", json_string(d->resource));
-    ok = ok && member(o, "iss", json_string(c->issuer)) &&
+    ok = ok && member(o, "iss", json_string(issuer)) &&
          member(o, "token_type", json_string(d->token_type));
     if (!ok) {
         json_decref(o);
-        return WT_NOMEM;
+        return NULL;
     }
-    *out = o;
-    return WT_OK;
+    return o;
+}
+
+static wt_status active(const introspect_ctx *c, const introspect_active *d, json_t **out)
+{
+    *out = introspect_active_json(c->issuer, d);
+    return *out ? WT_OK : WT_NOMEM;
 }
 
 /* WT_OK with the answer (active or not) in *out, or a store or allocation failure. */
@@ -70,14 +68,14 @@ static wt_status access_token(store_txn *t, const introspect_ctx *c, const token
         return inactive(out);
     if (st != WT_OK)
         return st;
-    struct active_desc d = {.scope = a.scope,
-                            .client_id = a.client_id,
-                            .user_id = a.user_id,
-                            .username = a.username,
-                            .resource = a.resource,
-                            .token_type = "Bearer",
-                            .exp = a.exp,
-                            .iat = a.iat};
+    introspect_active d = {.scope = a.scope,
+                           .client_id = a.client_id,
+                           .user_id = a.user_id,
+                           .username = a.username,
+                           .resource = a.resource,
+                           .token_type = "Bearer",
+                           .exp = a.exp,
+                           .iat = a.iat};
     return active(c, &d, out);
 }
 
@@ -110,14 +108,14 @@ static wt_status refresh_token(store_txn *t, const introspect_ctx *c, const toke
     if (st == WT_NOTFOUND || st == WT_INVALID)
         st = inactive(out);
     else if (st == WT_OK) {
-        struct active_desc d = {.scope = g.scope,
-                                .client_id = g.client_id,
-                                .user_id = g.user_id,
-                                .username = u.username,
-                                .resource = g.resource,
-                                .token_type = "refresh_token",
-                                .exp = r.exp,
-                                .iat = r.iat};
+        introspect_active d = {.scope = g.scope,
+                               .client_id = g.client_id,
+                               .user_id = g.user_id,
+                               .username = u.username,
+                               .resource = g.resource,
+                               .token_type = "refresh_token",
+                               .exp = r.exp,
+                               .iat = r.iat};
         st = active(c, &d, out);
     }
     user_free(&u);

@@ -37,6 +37,19 @@ typedef struct {
     int64_t now;        /* seconds */
 } introspect_ctx;
 
+/* The members of an active token, as the introspection answer and the gateway's echo resource
+ * (SPEC: "the introspection field names") both describe it. Strings come from our own records;
+ * empty ones (no user, no resource) are left out. */
+typedef struct {
+    const char *scope, *client_id, *user_id, *username, *resource, *token_type;
+    int64_t exp, iat;
+} introspect_active;
+
+/* {"active":true, "scope", "client_id", "sub" (the user, else the client), "username" (with a
+ * user), "exp", "iat", "aud" (with a resource), "iss", "token_type"} as a new object (the caller
+ * decrefs it); NULL when it cannot be built (allocation, or a string that is not UTF-8). */
+json_t *introspect_active_json(const char *issuer, const introspect_active *d);
+
 /* May this authenticated caller introspect? True for a confidential client registered with
  * the CLI that proved its credentials; false for public, dynamically registered and
  * metadata-document clients (and for a failed authentication). */

@@ -269,6 +269,18 @@ class GatewayTest(ResourceCase, CcMixin, SharedServerTestCase):
         self.assertEqual(d["scope"], "read:assets")
         self.assertEqual(d["path"], "/mcp")
 
+    def test_echo_describes_the_token_as_introspection_does(self):
+        # SPEC §5: the echo resource describes the token "with the introspection field names",
+        # plus method and path; the two answers must not drift apart.
+        for t in (self.user_token(self.app), self.cc_token(scope="read:assets")):
+            echo = self.server.get("/mcp", headers=bearer(t)).json()
+            r = post_form(self.server.url("/oauth/introspect"), {"token": t},
+                          auth=(self.cc["client_id"], self.cc["client_secret"]))
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(echo.pop("method"), "GET")
+            self.assertEqual(echo.pop("path"), "/mcp")
+            self.assertEqual(echo, r.json())
+
     def test_preflight(self):
         r = self.server.request("OPTIONS", "/mcp/messages", headers={
             "Origin": "https://inspector.example", "Access-Control-Request-Method": "POST",
