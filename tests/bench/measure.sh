@@ -12,6 +12,8 @@
 # RssAnon and RssFile of PID, in kB.
 rss() { awk '/^RssAnon:/{a=$2} /^RssFile:/{f=$2} END{print a+0, f+0}' "/proc/$1/status" 2>/dev/null || echo "0 0"; }
 mb() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
+# Microseconds as milliseconds, for the tables.
+ms() { awk -v u="$1" 'BEGIN{printf "%.3f", u/1000}'; }
 
 urlenc() { local s="$1" o="" c i; for ((i = 0; i < ${#s}; i++)); do c="${s:i:1}"
   case "$c" in [a-zA-Z0-9._~-]) o+="$c" ;; *) o+="$(printf '%%%02X' "'$c")" ;; esac; done; echo "$o"; }

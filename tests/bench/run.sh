@@ -547,7 +547,6 @@ LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------- 5. report
 
-ms() { awk -v u="$1" 'BEGIN{printf "%.3f", u/1000}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b > 0) printf "%.2f", a/b; else printf "-"}'; }
 
 # The baseline: the median over every trivial run of the session (start and end).

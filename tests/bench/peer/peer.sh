@@ -261,7 +261,6 @@ LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------- report
 
-ms() { awk -v u="$1" 'BEGIN{printf "%.3f", u/1000}'; }
 OUT="$RUN/results.md"
 {
   echo "oidc-provider $OP_VERSION (node $(node --version), in-memory Map adapter) — $DATE_START, nproc $(nproc), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
@@ -299,7 +298,7 @@ OUT="$RUN/results.md"
     echo "| $label | $(printf '%.0f' "${R[$name.rps]}") | $rr | $(ms "${R[$name.p50_us]}") | $r50 | $(ms "${R[$name.p99_us]}") | $r99 | $tp | ${R[$name.cpu]} | ${R[$name.other]} | $an | $rf | ${R[$name.runs_other]}${note:+ $note} |"
   done
   echo
-  echo "× trivial: the median over the runs of (peer ÷ the trivial run right before it, with the same requests). server CPU: the server process's utime + stime as a percentage of one core (node runs JavaScript on one thread, plus its GC and I/O threads). RssAnon / RssFile: /proc/PID/status of the node process at the end of the scenario (RssAnon also the most sampled every 0.2 s during it) (the minted pools and every token issued so far stay in memory)."
+  echo "× trivial: the median over the runs of (peer ÷ the trivial run right before it, with the same requests). server CPU: the server process's utime + stime as a percentage of one core (node runs JavaScript on one thread, plus its GC and I/O threads). RssAnon / RssFile: /proc/PID/status of the node process at the end of the scenario (RssAnon also the most sampled every 0.2 s during it); the minted pools and every token issued so far stay in memory."
 } >"$OUT"
 
 echo
