@@ -113,6 +113,24 @@ void http_cors(h2o_req_t *req)
                           H2O_STRLIT("WWW-Authenticate, Retry-After, Mcp-Session-Id"));
 }
 
+/* h2o_send_inline(req, "", 0) hands the socket the head and then a zero-length buffer. h2o
+ * 2.2.5's evloop writer leaves that empty buffer unconsumed after the writev, so the socket waits
+ * for EPOLLOUT and writes 0 bytes in a later loop turn: every empty response (forward-auth's 204,
+ * each redirect) cost two epoll_ctl calls, a second writev and a turn of the loop before its
+ * request completed and the connection was read again (strace: 2 writev and 2 epoll_ctl per
+ * forward-auth request, against 1 and 0 for the echo). Sending no buffer, as h2o_send_inline
+ * itself does for HEAD, writes the head once and completes at once. */
+void http_send_inline(h2o_req_t *req, const char *body, size_t len)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    if (len) {
+        h2o_send_inline(req, body, len);
+        return;
+    }
+    h2o_start_response(req, &generator);
+    h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+}
+
 static const char *reason(int status)
 {
     switch (status) {
@@ -141,7 +159,7 @@ static void send_body(h2o_req_t *req, int status, const char *ctype, const char 
     req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype,
                    strlen(ctype));
-    h2o_send_inline(req, body, len);
+    http_send_inline(req, body, len);
 }
 
 void http_json_text(h2o_req_t *req, int status, const char *json, size_t len, bool cacheable)
@@ -478,7 +496,7 @@ static void preflight(h2o_req_t *req, unsigned methods)
                           NULL, H2O_STRLIT("600"));
     req->res.status = 204;
     req->res.reason = "No Content";
-    h2o_send_inline(req, "", 0);
+    http_send_inline(req, NULL, 0);
 }
 
 static int dispatch(http_thread *t, h2o_req_t *req, const struct route *r)

@@ -63,6 +63,10 @@ int http_rate_limit(h2o_req_t *req, int c);
 void http_access_log_register(h2o_pathconf_t *pc);
 
 /* ---- responses ---- */
+/* The only way this server sends a whole response body (status and headers set): h2o_send_inline
+ * for a body, and for an empty one (204, redirects) the head alone; see http.c for why h2o's
+ * own call must not be given an empty body. */
+void http_send_inline(h2o_req_t *req, const char *body, size_t len);
 /* Adds a header (name literal, value copied into the pool). */
 void http_add(h2o_req_t *req, const char *name, const char *value);
 /* CORS for public endpoints (SPEC §2): Access-Control-Allow-Origin: * and exposed headers. */

@@ -31,7 +31,7 @@ static void send_rendered(h2o_req_t *req, const char *body, bool jwt)
                    H2O_STRLIT("no-store"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("pragma"), 0, NULL,
                           H2O_STRLIT("no-cache"));
-    h2o_send_inline(req, body, len);
+    http_send_inline(req, body, len);
 }
 
 /* The response body for the introspection answer resp: its JSON text, or with `jwt` the

@@ -251,7 +251,7 @@ static void finish_manage(http_job *job, h2o_req_t *req)
                            H2O_STRLIT("no-store"));
             req->res.status = 204;
             req->res.reason = "No Content";
-            h2o_send_inline(req, "", 0);
+            http_send_inline(req, NULL, 0);
         } else {
             json_t *resp = register_response(j->m.doc, a->cfg.issuer, j->rat, j->m.secret);
             http_json(req, resp ? 200 : 503, resp);

@@ -220,7 +220,7 @@ static void gateway_preflight(h2o_req_t *req)
                           NULL, H2O_STRLIT("600"));
     req->res.status = 204;
     req->res.reason = "No Content";
-    h2o_send_inline(req, "", 0);
+    http_send_inline(req, NULL, 0);
 }
 
 static void query_of(h2o_req_t *req, const char **q, size_t *qlen)
@@ -760,7 +760,7 @@ static void send_no_content(h2o_req_t *req)
                    H2O_STRLIT("no-store"));
     req->res.status = 204;
     req->res.reason = "No Content";
-    h2o_send_inline(req, "", 0);
+    http_send_inline(req, NULL, 0);
 }
 
 static void forward_denied(h2o_req_t *req, const char *why)

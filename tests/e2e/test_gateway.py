@@ -72,6 +72,33 @@ def bearer(token):
     return {"Authorization": "Bearer " + token}
 
 
+def read_responses(sock, n):
+    """Reads n HTTP/1.1 responses from sock: [(status, {lowercased header: value}, body)].
+    Bodies are framed by Content-Length; a response without one (204) has none."""
+    buf, out = b"", []
+    while len(out) < n:
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise AssertionError("connection closed after %d responses: %r" % (len(out), buf))
+            buf += chunk
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(buf) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise AssertionError("connection closed inside a body")
+            buf += chunk
+        out.append((int(lines[0].split(" ")[1]), headers, buf[:length]))
+        buf = buf[length:]
+    return out
+
+
 class ResourceCase:
     """Assertions shared by the test classes (mixed into WattleTestCase subclasses)."""
 
@@ -815,6 +842,33 @@ class ForwardAuthTest(ResourceCase, CcMixin, SharedServerTestCase):
         r = self.nginx("/mcp/x", method="OPTIONS")
         self.assertEqual(r.status, 204, r)
         self.assertNotIn("X-Wattle-Sub", r.headers)
+
+    def test_empty_answers_pipelined_on_one_connection(self):
+        # Answers without a body (forward-auth's 204, a preflight's 204, a redirect) are sent
+        # as a head alone (http_send_inline); pipelined after each other and before a body,
+        # each must come back whole, in order, and leave the connection open.
+        t = self.cc_token()
+        fa = ("GET /oauth/forward-auth HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Original-URI: /mcp\r\n"
+              "Authorization: Bearer %s\r\n\r\n" % t)
+        pre = ("OPTIONS /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://app.example\r\n"
+               "Access-Control-Request-Method: POST\r\n\r\n")
+        echo = "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n" % t
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
+        try:
+            s.sendall((fa + pre + fa + echo).encode())
+            got = read_responses(s, 4)
+            self.assertEqual([st for st, _, _ in got], [204, 204, 204, 200], got)
+            for st, headers, body in got[:3]:
+                self.assertEqual(body, b"")
+                self.assertNotIn("content-length", headers)
+                self.assertNotIn("transfer-encoding", headers)
+            self.assertEqual(got[0][1].get("x-wattle-sub"), self.cc["client_id"])
+            self.assertEqual(got[2][1].get("x-wattle-sub"), self.cc["client_id"])
+            self.assertEqual(got[3][1].get("content-length"), str(len(got[3][2])))
+            s.sendall(fa.encode())  # still open
+            self.assertEqual(read_responses(s, 1)[0][0], 204)
+        finally:
+            s.close()
 
 
 class NginxTest(ResourceCase, CcMixin, WattleTestCase):
