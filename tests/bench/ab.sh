@@ -7,7 +7,8 @@
 # Builds a Release `wattle` for each git revision (a detached worktree per revision under
 # build/bench/ab/, the same CMake flags as run.sh), builds the helpers from the working tree,
 # then runs tests/bench/run.sh A, B, A, B, … (N rounds, default 2), each on a freshly seeded
-# store, and prints one line per scenario and run: req/s, × trivial, p50 and p99. On this shared
+# store, and prints one line per scenario and run: req/s, × trivial, p50, p99 and p99 × trivial
+# (the ratio the tail target is stated in). On this shared
 # 2-vCPU machine one run moves by 5–15% from the next, so a change is shown by alternating runs,
 # not by one before and one after. The stores come from the working tree's bulk loader, so both
 # revisions must read its store schema (schema 2: from commit b3a79c7 on).
@@ -68,16 +69,16 @@ done
 "$HERE/run.sh" --quick --scenarios validation --run-dir "$AB/helpers" >/dev/null 2>&1 ||
   die "run.sh --quick failed while building the helpers (see $AB/helpers)"
 
-printf '%-6s %-4s %-14s %-34s %10s %9s %9s %9s\n' round side revision scenario req/s "× triv" "p50 ms" "p99 ms"
+printf '%-6s %-4s %-14s %-34s %10s %9s %9s %9s %9s\n' round side revision scenario req/s "× triv" "p50 ms" "p99 ms" "p99 ×"
 for round in $(seq 1 "$ROUNDS"); do
   for side in A B; do
     i=0; [ "$side" = B ] && i=1
     dir="$AB/run-$round-$side"
     "$HERE/run.sh" --no-build --wattle "${BINS[$i]}" --run-dir "$dir" "${RUN_OPTS[@]}" >"$dir.log" 2>&1 ||
       die "run.sh failed for ${REVS[$i]} (log: $dir.log)"
-    # results.md rows: | scenario | req/s | × trivial | p50 | × | p99 | …
+    # results.md rows: | scenario | req/s | × trivial | p50 | × | p99 | × | …
     grep '^| ' "$dir/results.md" | grep -v -e '^| scenario' -e '^| trivial' |
       awk -F'|' -v r="$round" -v s="$side" -v rev="${REVS[$i]}" '{
-        gsub(/^ +| +$/, "", $2); printf "%-6s %-4s %-14s %-34.34s %10s %9s %9s %9s\n", r, s, rev, $2, $3, $4, $5, $7 }'
+        gsub(/^ +| +$/, "", $2); printf "%-6s %-4s %-14s %-34.34s %10s %9s %9s %9s %9s\n", r, s, rev, $2, $3, $4, $5, $7, $8 }'
   done
 done
