@@ -605,6 +605,7 @@ static const struct key config_keys[] = {
      .min = 1, .max = FILE_PATH_MAX, .flags = F_PATH, .check = check_file_path},
     {.name = "threads", .type = K_INT, .off = CFG(threads), .dyn = online_cores, .min = 1,
      .max = 256},
+    {.name = "pin_threads", .type = K_BOOL, .off = CFG(pin_threads), .def = true},
     {.name = "password_hash_workers", .type = K_INT, .off = CFG(password_hash_workers),
      .dyn = half_the_cores, .min = 1, .max = 64},
     {.name = "realm", .type = K_STRING, .off = CFG(realm), .sdef = "Wattle", .min = 1,

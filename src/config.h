@@ -44,6 +44,7 @@ typedef struct {
     size_t nlisten; /* ≥ 1 */
     char *data_dir;
     int threads;               /* default: online cores (sysconf), clamped to 1..256 */
+    bool pin_threads;          /* pin event loop i to the i-th allowed CPU (cpus.h); default on */
     int password_hash_workers; /* default: half the online cores, at least 1 */
     char *realm;
     char *scopes; /* catalogue file path, or NULL = the built-in scopes/gumnut.json */

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "clients.h"
+#include "cpus.h"
 #include "gc.h"
 #include "metadata.h"
 #include "ratelimit.h"
@@ -751,6 +752,11 @@ static void *thread_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "wattle-loop%d", t->idx);
     pthread_setname_np(pthread_self(), name);
+    /* Pinned before the loop allocates anything, so its memory is first touched on its CPU. */
+    if (t->cpu >= 0 && !cpus_pin_self(t->cpu)) {
+        log_warn("event loop %d: cannot pin it to CPU %d; it runs unpinned", t->idx, t->cpu);
+        t->cpu = -1;
+    }
     t->loop = h2o_evloop_create();
     h2o_context_init(&t->ctx, t->loop, &srv->gc);
     h2o_multithread_register_receiver(t->ctx.queue, &t->done_rx, on_job_done);
@@ -937,9 +943,14 @@ int http_serve(app *a)
     }
     srv.nthreads = a->cfg.threads;
     srv.threads = calloc((size_t)srv.nthreads, sizeof *srv.threads);
+    static cpu_list cpus; /* 4 KB: not on the stack */
+    if (a->cfg.pin_threads && cpus_allowed(&cpus) && cpus.n < srv.nthreads)
+        log_info("pin_threads: %d event loops for %d CPUs; the loops run unpinned", srv.nthreads,
+                 cpus.n);
     for (int i = 0; i < srv.nthreads; i++) {
         http_thread *t = &srv.threads[i];
         t->idx = i;
+        t->cpu = a->cfg.pin_threads ? cpus_slot(&cpus, srv.nthreads, i) : -1;
         t->a = a;
         t->nlisteners = nl;
         t->listeners = calloc(nl, sizeof *t->listeners);
@@ -956,6 +967,14 @@ int http_serve(app *a)
         fflush(stdout);
         log_info("wattle serving %s with %d threads (data in %s)", a->cfg.issuer, srv.nthreads,
                  a->cfg.data_dir);
+        int pinned = 0;
+        for (int i = 0; i < srv.nthreads; i++)
+            pinned += srv.threads[i].cpu >= 0;
+        if (pinned == srv.nthreads) {
+            char list[256];
+            cpus_format(&cpus, srv.nthreads, list, sizeof list);
+            log_info("event loops pinned one per CPU: %s (pin_threads)", list);
+        }
         rc = 0;
     }
 

@@ -30,6 +30,7 @@ typedef struct http_thread {
     bool drained;                /* shut down cleanly: its loop may be destroyed */
     h2o_timeout_t sse_heartbeat; /* cfg.gateway_sse_heartbeat (http_resource.c) */
     pthread_t tid;
+    int cpu; /* the CPU this loop is pinned to, or -1 (cpus.h) */
 } http_thread;
 
 /* Runs the server until SIGINT/SIGTERM. The first line on stdout is the issuer. Returns the

@@ -35,6 +35,10 @@
 #                        requests (default 512:6, about what a 1M-token lookup adds here)
 #   --profile            also `perf record -g` the server during the first run of validation
 #                        and client_credentials (build/bench/run/perf-*.data)
+#   --no-pin             leave the event loops unpinned: `"pin_threads": false` for Wattle and
+#                        TRIVIAL_PIN=0 for the trivial server and the control (by default both
+#                        pin loop i to the i-th allowed CPU; a wattle binary older than
+#                        pin_threads runs unpinned either way)
 #   --no-build           use the binaries already in build/bench
 #   --wattle PATH        benchmark this wattle binary instead of build/bench/wattle (the
 #                        helpers still come from build/bench); tests/bench/ab.sh uses it
@@ -58,6 +62,7 @@ WRK_THREADS=2
 SCENARIOS="validation,forward_auth,control,introspection,code,code_high,refresh,client_credentials,cc_high,revocation,consent,mixed"
 CONTROL="512:6"
 PROFILE=0
+PIN=1
 BUILD_IT=1
 WATTLE_GIVEN=""
 HIGH_CONNS=256 # cc_high, code_high: client_credentials and code exchange with this many
@@ -79,6 +84,7 @@ while [ $# -gt 0 ]; do
     --control) CONTROL="$2"; shift ;;
     --profile) PROFILE=1 ;;
     --no-build) BUILD_IT=0 ;;
+    --no-pin) PIN=0 ;;
     --run-dir) RUN="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
     --wattle) WATTLE_GIVEN="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -234,7 +240,7 @@ write_config() { # DIR
   "issuer": "$BASE",
   "listen": "127.0.0.1:$PORT",
   "data_dir": "data",
-  "threads": 2,
+  "threads": 2,$([ "$PIN" = 0 ] && printf '\n  "pin_threads": false,')
   "log_level": "warn",
   "rate_limit": {"token": 0, "revoke": 0, "introspect": 0, "register": 0},
   "login_throttle": {"per_user_address": 1000000, "per_address": 1000000, "window": 1}
@@ -288,6 +294,8 @@ skip_unless_2xx() {
 
 
 # ---------------------------------------------------------------- 1. the trivial baseline
+
+[ "$PIN" = 0 ] && export TRIVIAL_PIN=0
 
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 say "trivial h2o server on 127.0.0.1:$TPORT (2 threads); load average $LOAD_START"
@@ -559,7 +567,7 @@ OUT="$RUN/results.md"
 {
   echo "Wattle benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $(nproc), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
   echo
-  echo "mode $([ "$QUICK" = 1 ] && echo quick || echo full): wrk -t$WRK_THREADS -c$CONNS, $REPEAT × ${DURATION} s per scenario (medians); store: $TOKENS live access tokens + $(want code_high && echo "$((2 * POOL)) codes (half for 256 connections)" || echo "$POOL codes"), $POOL refresh grants, $POOL revocable tokens (data.mdb ${R[main.du_mb]:-?} MB); load average $LOAD_START at start, $LOAD_END at end${BUILD_NOTE:+; $BUILD_NOTE}${WATTLE_GIVEN:+; wattle binary $WATTLE}"
+  echo "mode $([ "$QUICK" = 1 ] && echo quick || echo full): wrk -t$WRK_THREADS -c$CONNS, $REPEAT × ${DURATION} s per scenario (medians); store: $TOKENS live access tokens + $(want code_high && echo "$((2 * POOL)) codes (half for 256 connections)" || echo "$POOL codes"), $POOL refresh grants, $POOL revocable tokens (data.mdb ${R[main.du_mb]:-?} MB); load average $LOAD_START at start, $LOAD_END at end; event loops $([ "$PIN" = 1 ] && echo "pinned one per CPU (Wattle's pin_threads and the trivial server's the same way)" || echo "unpinned (--no-pin)")${BUILD_NOTE:+; $BUILD_NOTE}${WATTLE_GIVEN:+; wattle binary $WATTLE}"
   echo
   echo "| scenario | req/s | × trivial | p50 ms | × trivial | p99 ms | × trivial | trivial req/s (paired) | server CPU % | other load % | RssAnon end / max MB | RssFile MB | ops per commit | runs: req/s (other load) |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"

@@ -9,11 +9,17 @@
  * With CHASE_MB and HOPS, a control rather than the baseline: each request first follows HOPS
  * dependent pointers at random through CHASE_MB MiB of memory, the way a B-tree lookup in a
  * large store misses the caches, so that a run can show what that much memory latency per
- * request does to a server that is otherwise trivial (docs/performance.md, fifth session). */
+ * request does to a server that is otherwise trivial (docs/performance.md, fifth session).
+ *
+ * Its loops are placed the way Wattle places its own (config pin_threads, src/cpus.c): loop i
+ * pinned to the i-th CPU the process may run on, unless there are more loops than such CPUs,
+ * so that the baseline and the server under test differ only in the work per request.
+ * TRIVIAL_PIN=0 in the environment leaves them unpinned (run.sh --no-pin). */
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,8 +103,30 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_accept(listener->data, sock);
 }
 
+static int nthreads;
+
+/* Pins loop idx as src/cpus.c would (that file is Wattle's; the baseline links none of it). */
+static void pin_loop(int idx)
+{
+    const char *env = getenv("TRIVIAL_PIN");
+    cpu_set_t allowed, one;
+    if ((env && strcmp(env, "0") == 0) || sched_getaffinity(0, sizeof allowed, &allowed) != 0 ||
+        nthreads > CPU_COUNT(&allowed))
+        return;
+    for (int c = 0, seen = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &allowed) || seen++ != idx)
+            continue;
+        CPU_ZERO(&one);
+        CPU_SET(c, &one);
+        if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0)
+            perror("wattle_bench_trivial: pin");
+        return;
+    }
+}
+
 static void *thread_main(void *arg)
 {
+    pin_loop((int)(uintptr_t)arg);
     h2o_context_t ctx;
     h2o_accept_ctx_t actx = {0};
     if (chase_n) /* each thread starts at its own line (one of 64 spread over the buffer) */
@@ -131,7 +159,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: wattle_bench_trivial PORT [THREADS]\n");
         return 1;
     }
-    int nthreads = argc > 2 ? atoi(argv[2]) : 2;
+    nthreads = argc > 2 ? atoi(argv[2]) : 2;
     if (nthreads < 1)
         nthreads = 1;
     if (argc > 4 && atoi(argv[3]) > 0 && atoi(argv[4]) > 0) {

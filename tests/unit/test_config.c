@@ -104,6 +104,7 @@ Test(config, defaults_match_spec)
     cr_assert_null(cfg.listen[0].tls_key);
     cr_assert_str_eq(cfg.data_dir, "./wattle-data");
     cr_assert_eq(cfg.threads, want_threads);
+    cr_assert_eq(cfg.pin_threads, true);
     cr_assert_eq(cfg.password_hash_workers, want_threads / 2 < 1 ? 1 : want_threads / 2);
     cr_assert_str_eq(cfg.realm, "Wattle");
     cr_assert_null(cfg.scopes, "NULL means the built-in scopes/gumnut.json");
@@ -150,7 +151,8 @@ Test(config, defaults_report)
     json_object_del(j, "threads"); /* both depend on the machine: defaults_match_spec */
     json_object_del(j, "password_hash_workers");
     assert_json(j, "{\"issuer\": null, \"listen\": [\"127.0.0.1:8400\"],"
-                   " \"data_dir\": \"./wattle-data\", \"realm\": \"Wattle\", \"scopes\": null,"
+                   " \"data_dir\": \"./wattle-data\", \"pin_threads\": true,"
+                   " \"realm\": \"Wattle\", \"scopes\": null,"
                    " \"resources\": [{\"path\": \"/mcp\", \"resource\": null, \"metadata\": null,"
                    "   \"scopes_required\": [\"read:assets\"], \"upstream\": null}],"
                    " \"access_token_ttl\": 3600, \"refresh_token_ttl\": 2592000,"
@@ -189,6 +191,7 @@ static const char full_config[] =
     " \"key\": \"/etc/w/k.pem\"}}],\n"
     "  \"data_dir\": \"/var/lib/wattle\",\n"
     "  \"threads\": 3,\n"
+    "  \"pin_threads\": false,\n"
     "  \"password_hash_workers\": 4,\n"
     "  \"realm\": \"Photos API\",\n"
     "  \"scopes\": \"/etc/w/scopes.json\",\n"
@@ -228,6 +231,7 @@ Test(config, full_file_loads_every_key)
     cr_assert_str_eq(cfg.listen[1].tls_key, "/etc/w/k.pem");
     cr_assert_str_eq(cfg.data_dir, "/var/lib/wattle");
     cr_assert_eq(cfg.threads, 3);
+    cr_assert_eq(cfg.pin_threads, false);
     cr_assert_eq(cfg.password_hash_workers, 4);
     cr_assert_str_eq(cfg.realm, "Photos API");
     cr_assert_str_eq(cfg.scopes, "/etc/w/scopes.json");
