@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -917,6 +919,11 @@ int http_serve(app *a)
         rc = 1;
         goto out;
     }
+    /* Done here, once, rather than by a loop thread at its first request: OpenSSL reading its
+     * configuration file (first use of randomness), libc reading /etc/localtime (h2o's first
+     * Date header). strace showed both on a loop thread before. */
+    OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
+    tzset();
     h2o_config_init(&srv.gc);
     size_t cap = a->cfg.max_body_bytes > a->cfg.gateway_max_body_bytes
                      ? a->cfg.max_body_bytes
