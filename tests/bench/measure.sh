@@ -15,6 +15,20 @@ mb() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 # Microseconds as milliseconds, for the tables.
 ms() { awk -v u="$1" 'BEGIN{printf "%.3f", u/1000}'; }
 
+# The cells every results row has, in run.sh's and peer.sh's tables alike, from R[NAME.*]:
+#   req/s | × trivial | p50 ms | × trivial | p99 ms | × trivial | trivial req/s (paired) | server CPU % | other load %
+# The ratios and the paired trivial rate are those of the paired runs; a row without paired runs
+# shows RR R50 R99 instead (empty if not given) and no paired rate.
+row_cells() { # NAME [RR R50 R99]
+  local n="$1" rr="${2:-}" r50="${3:-}" r99="${4:-}" tp=""
+  if [ -n "${R[$n.r_rps]:-}" ]; then
+    rr="$(printf '%.2f' "${R[$n.r_rps]}")"; r50="$(printf '%.2f' "${R[$n.r_p50]}")"
+    r99="$(printf '%.2f' "${R[$n.r_p99]}")"; tp="$(printf '%.0f' "${R[$n.t_rps]}")"
+  fi
+  printf '%s | %s | %s | %s | %s | %s | %s | %s | %s' "$(printf '%.0f' "${R[$n.rps]}")" "$rr" \
+    "$(ms "${R[$n.p50_us]}")" "$r50" "$(ms "${R[$n.p99_us]}")" "$r99" "$tp" "${R[$n.cpu]}" "${R[$n.other]}"
+}
+
 urlenc() { local s="$1" o="" c i; for ((i = 0; i < ${#s}; i++)); do c="${s:i:1}"
   case "$c" in [a-zA-Z0-9._~-]) o+="$c" ;; *) o+="$(printf '%%%02X' "'$c")" ;; esac; done; echo "$o"; }
 

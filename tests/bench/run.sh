@@ -603,14 +603,9 @@ OUT="$RUN/results.md"
     [ -n "$syncs" ] && opc="$(awk -v r="${R[$name.requests]}" -v s="$syncs" 'BEGIN{printf "%.1f", r/s}')"
     note="${R[$name.note]:-}"
     [ "$st" = fail ] && note="FAILED ${note}"
-    if [ -n "${R[$name.r_rps]:-}" ]; then # paired with adjacent trivial runs
-      rr="$(printf '%.2f' "${R[$name.r_rps]}")"; r50="$(printf '%.2f' "${R[$name.r_p50]}")"
-      r99="$(printf '%.2f' "${R[$name.r_p99]}")"; tp="$(printf '%.0f' "${R[$name.t_rps]}")"
-    else
-      rr="$(ratio "${R[$name.rps]}" "$TR")"; r50="$(ratio "${R[$name.p50_us]}" "$T50")"
-      r99="$(ratio "${R[$name.p99_us]}" "$T99")"; tp=""
-    fi
-    echo "| $label | $(printf '%.0f' "${R[$name.rps]}") | $rr | $(ms "${R[$name.p50_us]}") | $r50 | $(ms "${R[$name.p99_us]}") | $r99 | $tp | ${R[$name.cpu]} | ${R[$name.other]} | $(mb "${R[$name.anon_end]}") / $(mb "${R[$name.anon_max]}") | $(mb "${R[$name.file_end]}") | $opc | ${R[$name.runs_other]}${note:+ $note} |"
+    cells="$(row_cells "$name" "$(ratio "${R[$name.rps]}" "$TR")" "$(ratio "${R[$name.p50_us]}" "$T50")" \
+      "$(ratio "${R[$name.p99_us]}" "$T99")")"
+    echo "| $label | $cells | $(mb "${R[$name.anon_end]}") / $(mb "${R[$name.anon_max]}") | $(mb "${R[$name.file_end]}") | $opc | ${R[$name.runs_other]}${note:+ $note} |"
   done
   echo
   echo "Idle after start on the seeded store: RssAnon $(mb "${R[wattle.anon_idle]:-0}") MB, RssFile $(mb "${R[wattle.file_idle]:-0}") MB (trivial server: RssAnon $(mb "${R[trivial.anon_idle]:-0}") MB)."

@@ -286,16 +286,11 @@ OUT="$RUN/results.md"
     fi
     note="${R[$name.note]:-}"
     [ "$st" = fail ] && note="FAILED ${note}"
-    rr="" r50="" r99="" tp=""
-    if [ -n "${R[$name.r_rps]:-}" ]; then
-      rr="$(printf '%.2f' "${R[$name.r_rps]}")"; r50="$(printf '%.2f' "${R[$name.r_p50]}")"
-      r99="$(printf '%.2f' "${R[$name.r_p99]}")"; tp="$(printf '%.0f' "${R[$name.t_rps]}")"
-    fi
     if [ "$name" = trivial ]; then an="" rf=""; else
       an="$(mb "${R[$name.anon_end]}") / $(mb "${R[$name.anon_max]}")"
       rf="$(mb "${R[$name.file_end]}")"
     fi
-    echo "| $label | $(printf '%.0f' "${R[$name.rps]}") | $rr | $(ms "${R[$name.p50_us]}") | $r50 | $(ms "${R[$name.p99_us]}") | $r99 | $tp | ${R[$name.cpu]} | ${R[$name.other]} | $an | $rf | ${R[$name.runs_other]}${note:+ $note} |"
+    echo "| $label | $(row_cells "$name") | $an | $rf | ${R[$name.runs_other]}${note:+ $note} |"
   done
   echo
   echo "× trivial: the median over the runs of (peer ÷ the trivial run right before it, with the same requests). server CPU: the server process's utime + stime as a percentage of one core (node runs JavaScript on one thread, plus its GC and I/O threads). RssAnon / RssFile: /proc/PID/status of the node process at the end of the scenario (RssAnon also the most sampled every 0.2 s during it); the minted pools and every token issued so far stay in memory."
