@@ -1,12 +1,12 @@
 /* cpus.c — the CPUs this process may use and pinning a thread to one (contract in cpus.h).
  *
  * Why pin: each event loop owns its listening socket (SO_REUSEPORT) and its connections for
- * good, so nothing is gained by letting the scheduler move it, and a loop that stays on one CPU
- * keeps that CPU's caches (the upper pages of the token tree, h2o's and the allocator's state).
- * On the 2-vCPU development VM, with wrk on the same CPUs, pinning the two loops took validation's
- * p99 at 1M tokens from 1.4-1.9x the trivial server's to 0.7-1.2x (docs/performance.md, "Sixth
- * session: pinned event loops"). The store writer and the hashing workers are not pinned: they
- * run wherever a CPU is free. */
+ * good, so on a host the server has to itself little is gained by letting the scheduler move
+ * it, and a loop that stays on one CPU keeps that CPU's caches (the upper pages of the token tree,
+ * h2o's and the allocator's state). On the 2-vCPU development VM, with wrk on the same CPUs,
+ * pinning the two loops took the echo's p99 at 1M tokens from 1.1-1.9x the trivial server's to
+ * 0.7-1.2x (docs/performance.md, "Sixth session: pinned event loops"). The store writer and the
+ * hashing workers are not pinned: they run wherever a CPU is free. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
