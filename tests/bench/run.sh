@@ -37,8 +37,9 @@
 #                        and client_credentials (build/bench/run/perf-*.data)
 #   --no-pin             leave the event loops unpinned: `"pin_threads": false` for Wattle and
 #                        TRIVIAL_PIN=0 for the trivial server and the control (by default both
-#                        pin loop i to the i-th allowed CPU; a wattle binary older than
-#                        pin_threads runs unpinned either way)
+#                        pin loop i to the i-th allowed CPU). A wattle binary older than
+#                        pin_threads (--wattle, ab.sh) runs unpinned without this option and
+#                        refuses the config with it (unknown key "pin_threads")
 #   --no-build           use the binaries already in build/bench
 #   --wattle PATH        benchmark this wattle binary instead of build/bench/wattle (the
 #                        helpers still come from build/bench); tests/bench/ab.sh uses it
